@@ -7,7 +7,9 @@ ticket, resolution and the post-incident review.
 Everything listed in ``__all__`` is the public API; other names may change.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from .domain import (
     DEFAULT_SCALE,
@@ -54,16 +56,45 @@ from .domain import (
     events,
     is_permitted,
 )
-from .lifecycle import (
-    ALERT_LIFECYCLE,
-    INCIDENT_LIFECYCLE,
-    REPORT_LIFECYCLE,
-    AlertLifecycle,
-    IncidentLifecycle,
-    Lifecycle,
-    ReportLifecycle,
-    Transition,
-)
+
+if TYPE_CHECKING:
+    from .lifecycle import (
+        ALERT_LIFECYCLE,
+        INCIDENT_LIFECYCLE,
+        REPORT_LIFECYCLE,
+        AlertLifecycle,
+        IncidentLifecycle,
+        Lifecycle,
+        ReportLifecycle,
+        Transition,
+    )
+
+# Names loaded on first use, so that importing the pure domain
+# (``incident_lifecycle.domain``) never pulls in the engine or the adapters.
+_LAZY = {
+    "ALERT_LIFECYCLE": "lifecycle",
+    "INCIDENT_LIFECYCLE": "lifecycle",
+    "REPORT_LIFECYCLE": "lifecycle",
+    "AlertLifecycle": "lifecycle",
+    "IncidentLifecycle": "lifecycle",
+    "Lifecycle": "lifecycle",
+    "ReportLifecycle": "lifecycle",
+    "Transition": "lifecycle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'incident_lifecycle' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = version("incident-lifecycle")
@@ -72,17 +103,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ALERT_LIFECYCLE",
-    "DEFAULT_SCALE",
-    "EVENT_TYPES",
-    "FINAL_STATUSES",
-    "INCIDENT_LIFECYCLE",
-    "OPEN_STATUSES",
-    "REPORT_LIFECYCLE",
-    "SEV0",
-    "SEV1",
-    "SEV2",
-    "SEV3",
-    "SEV4",
     "Action",
     "Actor",
     "Alert",
@@ -93,10 +113,14 @@ __all__ = [
     "Channel",
     "ConcurrencyConflict",
     "CustomerReport",
+    "DEFAULT_SCALE",
     "DecodeError",
     "DeliveryError",
     "DomainEvent",
+    "EVENT_TYPES",
+    "FINAL_STATUSES",
     "Handoff",
+    "INCIDENT_LIFECYCLE",
     "IncidentLifecycle",
     "IncidentLifecycleError",
     "IncidentStatus",
@@ -105,11 +129,18 @@ __all__ = [
     "Lifecycle",
     "NotFound",
     "NotPermitted",
+    "OPEN_STATUSES",
+    "REPORT_LIFECYCLE",
     "RemediationItem",
     "ReportLifecycle",
     "ReportStatus",
     "Review",
     "Role",
+    "SEV0",
+    "SEV1",
+    "SEV2",
+    "SEV3",
+    "SEV4",
     "ServiceIncident",
     "Severity",
     "SeverityScale",
