@@ -29,6 +29,7 @@ from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 from statemachine.states import States
 
+from .domain._checks import check_aware
 from .domain.alerts import Alert, AlertStatus
 from .domain.errors import InvalidInput, InvalidTransition
 from .domain.incidents import IncidentStatus, ServiceIncident
@@ -321,6 +322,7 @@ class Lifecycle(Generic[E]):
 
     def fire_many(self, entities: Sequence[E], event: str, *, now: datetime) -> None:
         """Apply ``event`` to every entity from the compiled table: all of them or none."""
+        check_aware("now", now)  # a naive ``now`` would fail mid-way, in the stamping
         targets: list[enum.Enum] = []
         for entity in entities:
             self._check_status(entity.status)

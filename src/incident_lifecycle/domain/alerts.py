@@ -13,7 +13,16 @@ from types import MappingProxyType
 
 import attrs
 
-from ._checks import aware, check_enum, freeze_labels, identifier, integer, optional, text
+from ._checks import (
+    aware,
+    check_enum,
+    freeze_labels,
+    identifier,
+    instance,
+    integer,
+    optional,
+    text,
+)
 
 __all__ = ["FINGERPRINT_MAX", "SUMMARY_MAX", "Alert", "AlertKind", "AlertSignal", "AlertStatus"]
 
@@ -96,6 +105,8 @@ class Alert:
     status: AlertStatus = attrs.field(default=AlertStatus.RECEIVED, converter=_to_alert_status)
     count: int = attrs.field(default=1, validator=integer(1))
     incident_id: str | None = attrs.field(default=None, validator=optional(identifier()))
+    active: bool = attrs.field(default=True, validator=instance(bool))
+    """Whether repeats of the fingerprint count on this alert (see the class docstring)."""
     version: int = attrs.field(default=0, validator=integer(0))
 
     @classmethod

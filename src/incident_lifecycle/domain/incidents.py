@@ -187,6 +187,8 @@ class ServiceIncident:
     owner_team: str = attrs.field(validator=identifier())
     detected_at: datetime = attrs.field(validator=aware())
     region: str | None = attrs.field(default=None, validator=optional(identifier()))
+    group_key: str | None = attrs.field(default=None, validator=optional(text(1_000)))
+    """The grouping key new alerts are matched on (see ``GroupingPolicy``)."""
     severity: Severity | None = attrs.field(default=None, validator=_check_severity)
     status: IncidentStatus = attrs.field(
         default=IncidentStatus.DETECTED, converter=_to_incident_status
@@ -202,6 +204,7 @@ class ServiceIncident:
     """When it was dismissed or merged."""
     last_update_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     """When the last update (public or internal) was posted."""
+    first_public_update_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     last_public_update_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     last_public_update: str | None = attrs.field(
         default=None, validator=optional(text(UPDATE_BODY_MAX))
@@ -212,6 +215,12 @@ class ServiceIncident:
     merged_into: str | None = attrs.field(default=None, validator=optional(identifier()))
     review: Review | None = attrs.field(default=None, validator=optional(instance(Review)))
     reopen_count: int = attrs.field(default=0, validator=integer(0))
+    last_digest_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    """When the owner team was last sent a "new signals" digest."""
+    signals_since_digest: int = attrs.field(default=0, validator=integer(0))
+    """Alerts that joined the open incident since the last digest."""
+    last_reminder_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    """When the owner team was last reminded that an update is due."""
 
     @property
     def is_open(self) -> bool:

@@ -3,6 +3,6 @@
 ``strategies`` holds hypothesis strategies; it needs the ``test`` extra.
 """
 
-from .fakes import FakeClock
+from .fakes import FakeClock, FlakyNotifier, SendThenRaiseError
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "FlakyNotifier", "SendThenRaiseError"]

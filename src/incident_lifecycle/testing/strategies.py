@@ -1,0 +1,666 @@
+"""Hypothesis strategies for every input and entity of ``incident_lifecycle``.
+
+Use them in your own property tests (this module needs the ``test`` extra)::
+
+    from hypothesis import given
+    from incident_lifecycle.testing import strategies as ils
+
+    @given(ils.alert_signals(product="chat"))
+    def test_every_chat_signal_is_received(signal):
+        ...
+
+Every strategy builds values through the library's own constructors, so each
+value it draws is valid: small strategies are combined with ``|``, larger ones
+are ``@st.composite`` builders whose arguments pin a part of the value
+(``actors(role=Role.SUPPORT)``, ``service_incidents(status="resolved")``).
+Entities come in any status, with the fields that status implies
+(``resolved_at`` for a resolved incident, ``ended_at`` for a solved report...)
+and milestone timestamps in order.
+
+:func:`invalid_inputs` draws the opposite: ``(factory, kwargs, field)`` cases
+where ``factory(**kwargs)`` must raise ``InvalidInput`` naming ``field``.
+
+No strategy filters heavily; all of them stay fast enough for large
+``max_examples``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+from hypothesis import strategies as st
+
+from ..domain._checks import IDENTIFIER_MAX, LABEL_MAX, MAX_LABELS
+from ..domain.actors import Actor, Role
+from ..domain.alerts import FINGERPRINT_MAX, SUMMARY_MAX, Alert, AlertKind, AlertSignal, AlertStatus
+from ..domain.events import EVENT_TYPES, DomainEvent
+from ..domain.incidents import (
+    OPEN_STATUSES,
+    TITLE_MAX,
+    UPDATE_BODY_MAX,
+    Handoff,
+    IncidentStatus,
+    RemediationItem,
+    Review,
+    ServiceIncident,
+    StatusUpdate,
+    Visibility,
+)
+from ..domain.reports import (
+    REPORT_SUMMARY_MAX,
+    Channel,
+    CustomerReport,
+    ReportStatus,
+    Symptom,
+    TriageOutcome,
+)
+from ..domain.severity import DEFAULT_SCALE, Severity, SeverityScale
+
+__all__ = [
+    "InvalidCase",
+    "actors",
+    "alert_signals",
+    "alerts",
+    "aware_datetimes",
+    "customer_reports",
+    "domain_events",
+    "handoffs",
+    "identifiers",
+    "invalid_inputs",
+    "labels",
+    "remediation_items",
+    "reviews",
+    "service_incidents",
+    "severities",
+    "severity_levels",
+    "severity_scales",
+    "status_updates",
+    "texts",
+]
+
+T = TypeVar("T")
+
+InvalidCase: TypeAlias = tuple[Callable[..., object], dict[str, Any], str]
+"""``(factory, kwargs, field)``: ``factory(**kwargs)`` raises ``InvalidInput`` naming ``field``."""
+
+_STEP = timedelta(days=3)
+"""The longest gap the strategies put between two milestones of one entity."""
+
+# Identifiers: no control character (Cc), no lone surrogate (Cs); at least one
+# character that is not whitespace (whitespace is Zs, Zl, Zp or Cc in Unicode).
+_NAME_CHARS = st.characters(exclude_categories=("Cc", "Cs"))
+_SOLID_CHARS = st.characters(exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"))
+_TEXT_CHARS = st.characters(exclude_categories=("Cc", "Cs"), include_characters="\t\n\r")
+
+
+@st.composite
+def _anchored(draw: st.DrawFn, chars: st.SearchStrategy[str], min_size: int, max_size: int) -> str:
+    """A string of ``chars`` holding at least one non-blank character, so never blank."""
+    body = draw(st.text(chars, min_size=max(min_size - 1, 0), max_size=max_size - 1))
+    at = draw(st.integers(0, len(body)))
+    return body[:at] + draw(_SOLID_CHARS) + body[at:]
+
+
+def identifiers(*, min_size: int = 1, max_size: int = IDENTIFIER_MAX) -> st.SearchStrategy[str]:
+    """Single-line, non-blank strings of ``min_size..max_size`` characters (any script)."""
+    return _anchored(_NAME_CHARS, min_size, max_size)
+
+
+def texts(*, max_size: int, min_size: int = 1) -> st.SearchStrategy[str]:
+    """Free text of at most ``max_size`` characters; tabs and line breaks included.
+
+    With ``min_size=0`` it may be empty; otherwise it is never blank.
+    """
+    if min_size == 0:
+        return st.text(_TEXT_CHARS, max_size=max_size)
+    return _anchored(_TEXT_CHARS, min_size, max_size)
+
+
+def _offsets() -> st.SearchStrategy[timezone]:
+    minutes = st.integers(-(24 * 60 - 1), 24 * 60 - 1)
+    return st.just(UTC) | st.builds(timezone, minutes.map(lambda m: timedelta(minutes=m)))
+
+
+_EARLIEST = datetime(2000, 1, 1)
+_LATEST = datetime(2099, 12, 31)
+
+
+def aware_datetimes(
+    *, min_value: datetime = _EARLIEST, max_value: datetime = _LATEST
+) -> st.SearchStrategy[datetime]:
+    """Timezone-aware datetimes (UTC or a fixed offset) between two naive bounds."""
+    return st.datetimes(min_value=min_value, max_value=max_value, timezones=_offsets())
+
+
+def _later(start: datetime, max_gap: timedelta = _STEP) -> st.SearchStrategy[datetime]:
+    """A time at or after ``start``, at most ``max_gap`` later."""
+    return st.timedeltas(min_value=timedelta(0), max_value=max_gap).map(lambda gap: start + gap)
+
+
+def _given(draw: st.DrawFn, value: T | None, strategy: st.SearchStrategy[T]) -> T:
+    """``value`` if the caller pinned it, else a draw from ``strategy``."""
+    return draw(strategy) if value is None else value
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _as(enum_type: type[E], value: E | str | None) -> E | None:
+    """``value`` as a member of ``enum_type`` (``None`` stays ``None``)."""
+    return None if value is None else enum_type(value)
+
+
+def _maybe(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
+    return st.none() | strategy
+
+
+def severities() -> st.SearchStrategy[Severity]:
+    """Levels of :data:`DEFAULT_SCALE` (SEV0 to SEV4)."""
+    return st.sampled_from(DEFAULT_SCALE.levels)
+
+
+def severity_levels(
+    *, rank: int | None = None, name: str | None = None
+) -> st.SearchStrategy[Severity]:
+    """Valid :class:`Severity` values of any rank, name and cadence."""
+    return st.builds(
+        Severity,
+        rank=st.just(rank) if rank is not None else st.integers(0, 99),
+        name=st.just(name) if name is not None else identifiers(max_size=32),
+        description=texts(max_size=500),
+        public=st.booleans(),
+        first_update=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1)),
+        update_interval=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=2)),
+        public_review=st.booleans(),
+    )
+
+
+@st.composite
+def severity_scales(draw: st.DrawFn, *, min_levels: int = 1, max_levels: int = 8) -> SeverityScale:
+    """Custom :class:`SeverityScale` values: unique names and ranks, in any given order."""
+    size = draw(st.integers(min_levels, max_levels))
+    names = draw(st.lists(identifiers(max_size=32), min_size=size, max_size=size, unique=True))
+    ranks = draw(st.lists(st.integers(0, 99), min_size=size, max_size=size, unique=True))
+    levels = [draw(severity_levels(rank=r, name=n)) for r, n in zip(ranks, names, strict=True)]
+    return SeverityScale(levels)
+
+
+@st.composite
+def actors(draw: st.DrawFn, role: Role | None = None, *, team: str | None = None) -> Actor:
+    """Actors of ``role`` (any role by default); engineering actors always have a team."""
+    chosen = draw(st.sampled_from(tuple(Role))) if role is None else role
+    if team is None:
+        team = draw(identifiers() if chosen is Role.ENGINEERING else _maybe(identifiers()))
+    return Actor(name=draw(identifiers()), role=chosen, team=team)
+
+
+def labels(*, max_size: int = 8) -> st.SearchStrategy[dict[str, str]]:
+    """Label mappings (at most ``max_size`` entries, never more than the limit of 64)."""
+    return st.dictionaries(
+        identifiers(max_size=LABEL_MAX),
+        texts(max_size=LABEL_MAX, min_size=0),
+        max_size=min(max_size, MAX_LABELS),
+    )
+
+
+@st.composite
+def alert_signals(
+    draw: st.DrawFn,
+    product: str | None = None,
+    *,
+    fingerprint: str | None = None,
+    kind: AlertKind | None = None,
+    observed_at: datetime | None = None,
+) -> AlertSignal:
+    """Signals from monitoring; each argument given pins that field."""
+    return AlertSignal(
+        fingerprint=_given(draw, fingerprint, identifiers(max_size=FINGERPRINT_MAX)),
+        product=_given(draw, product, identifiers()),
+        kind=_given(draw, kind, st.sampled_from(tuple(AlertKind))),
+        summary=draw(texts(max_size=SUMMARY_MAX)),
+        observed_at=_given(draw, observed_at, aware_datetimes()),
+        region=draw(_maybe(identifiers())),
+        labels=draw(labels()),
+    )
+
+
+@st.composite
+def alerts(draw: st.DrawFn, status: AlertStatus | str | None = None) -> Alert:
+    """Alerts in any status: a lone signal is seen once; one in an incident names it."""
+    chosen = (
+        AlertStatus(status) if status is not None else draw(st.sampled_from(tuple(AlertStatus)))
+    )
+    signal = draw(alert_signals())
+    count = draw(st.integers(1, 10_000))
+    last_seen = signal.observed_at if count == 1 else draw(_later(signal.observed_at))
+    grouped = chosen is not AlertStatus.RECEIVED or draw(st.booleans())
+    return Alert(
+        id=draw(identifiers()),
+        fingerprint=signal.fingerprint,
+        product=signal.product,
+        kind=signal.kind,
+        summary=signal.summary,
+        first_seen_at=signal.observed_at,
+        last_seen_at=last_seen,
+        region=signal.region,
+        labels=signal.labels,
+        status=chosen,
+        count=count,
+        incident_id=draw(identifiers()) if grouped else None,
+        version=draw(st.integers(0, 1_000)),
+    )
+
+
+_LOCALES = ("en", "en-GB", "fr", "fr-CA", "de", "es-419", "ja", "pt_BR")
+
+
+@st.composite
+def customer_reports(draw: st.DrawFn, status: ReportStatus | str | None = None) -> CustomerReport:
+    """Reports in any status: linked ones name an incident; solved or transferred ones ended."""
+    chosen = _given(draw, _as(ReportStatus, status), st.sampled_from(tuple(ReportStatus)))
+    reported_at = draw(aware_datetimes())
+    if chosen is ReportStatus.LINKED:
+        incident_id: str | None = draw(identifiers())
+    elif chosen is ReportStatus.SOLVED:
+        incident_id = draw(_maybe(identifiers()))
+    else:
+        incident_id = None
+    ended = chosen in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+    return CustomerReport(
+        ticket_id=draw(identifiers()),
+        account_id=draw(identifiers()),
+        product=draw(identifiers()),
+        symptom=draw(st.sampled_from(tuple(Symptom))),
+        summary=draw(texts(max_size=REPORT_SUMMARY_MAX)),
+        reported_at=reported_at,
+        region=draw(_maybe(identifiers())),
+        channel=draw(st.sampled_from(tuple(Channel))),
+        locale=draw(st.sampled_from(_LOCALES)),
+        status=chosen,
+        incident_id=incident_id,
+        ended_at=draw(_later(reported_at)) if ended else None,
+        version=draw(st.integers(0, 1_000)),
+    )
+
+
+def remediation_items() -> st.SearchStrategy[RemediationItem]:
+    """Follow-up work items: a description, an owner team and a due date."""
+    return st.builds(
+        RemediationItem,
+        description=texts(max_size=2_000),
+        owner_team=identifiers(),
+        due=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+    )
+
+
+def reviews() -> st.SearchStrategy[Review]:
+    """Post-incident reviews with a root cause and up to four remediation items."""
+    return st.builds(
+        Review,
+        root_cause=texts(max_size=20_000),
+        impact=texts(max_size=20_000, min_size=0),
+        remediation=st.lists(remediation_items(), max_size=4).map(tuple),
+    )
+
+
+def _milestones(status: IncidentStatus, reopened: bool) -> dict[str, bool | None]:
+    """Each milestone of an incident now in ``status``: required (True) or optional (None).
+
+    Milestones left out are never stamped.
+    """
+    if status in (IncidentStatus.DETECTED, IncidentStatus.DISMISSED):
+        return {}
+    resolved = status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) or reopened
+    found: dict[str, bool | None] = {
+        "opened_at": True,
+        "identified_at": True if status is IncidentStatus.IDENTIFIED else None,
+        "monitoring_at": True if status is IncidentStatus.MONITORING else None,
+    }
+    if resolved or status is IncidentStatus.MERGED:
+        found["resolved_at"] = True if resolved else None
+    if status is IncidentStatus.CLOSED:
+        found["closed_at"] = True
+    return found
+
+
+@st.composite
+def _stamps(draw: st.DrawFn, status: IncidentStatus, detected_at: datetime) -> dict[str, Any]:
+    """Milestone fields for an incident in ``status``, each at or after the one before."""
+    reopened = status in OPEN_STATUSES and draw(st.booleans())
+    out: dict[str, Any] = {}
+    now = detected_at
+    for name, required in _milestones(status, reopened).items():
+        if required or draw(st.booleans()):
+            now = out[name] = draw(_later(now))
+    if status in (IncidentStatus.DISMISSED, IncidentStatus.MERGED):
+        now = out["ended_at"] = draw(_later(now))
+    was_reopened = reopened or ("resolved_at" in out and draw(st.booleans()))
+    out["reopen_count"] = draw(st.integers(1, 5)) if was_reopened else 0
+    if "opened_at" in out:
+        out.update(draw(_updates(out["opened_at"], now)))
+    return out
+
+
+@st.composite
+def _updates(draw: st.DrawFn, opened_at: datetime, until: datetime) -> dict[str, Any]:
+    """The last update fields: a public update is also the last update or before it."""
+    if not draw(st.booleans()):
+        return {}
+    last_update = draw(st.timedeltas(timedelta(0), until - opened_at)) + opened_at
+    out: dict[str, Any] = {"last_update_at": last_update}
+    if draw(st.booleans()):
+        out["last_public_update_at"] = opened_at + draw(
+            st.timedeltas(timedelta(0), last_update - opened_at)
+        )
+        out["last_public_update"] = draw(texts(max_size=UPDATE_BODY_MAX))
+    return out
+
+
+@st.composite
+def service_incidents(
+    draw: st.DrawFn, status: IncidentStatus | str | None = None
+) -> ServiceIncident:
+    """Incidents in any status, with the fields and milestone order that status implies.
+
+    Potential and dismissed incidents have no severity; every other one has a
+    level of :data:`DEFAULT_SCALE` and ``opened_at``. Resolved and closed ones
+    carry a resolution, closed ones a review, merged ones the incident they
+    were merged into. A reopened incident is open with ``resolved_at`` and a
+    positive ``reopen_count``.
+    """
+    chosen = _given(draw, _as(IncidentStatus, status), st.sampled_from(tuple(IncidentStatus)))
+    ids = draw(st.lists(identifiers(), min_size=2, max_size=2, unique=True))
+    detected_at = draw(aware_datetimes())
+    fields = draw(_stamps(chosen, detected_at))
+    validated = chosen not in (IncidentStatus.DETECTED, IncidentStatus.DISMISSED)
+    if "resolved_at" in fields:
+        fields["resolution"] = draw(texts(max_size=UPDATE_BODY_MAX))
+    if chosen is IncidentStatus.DISMISSED:
+        fields["dismissal_reason"] = draw(texts(max_size=2_000))
+    if chosen is IncidentStatus.MERGED:
+        fields["merged_into"] = ids[1]
+    if chosen is IncidentStatus.CLOSED:
+        fields["review"] = draw(reviews())
+    if validated and draw(st.booleans()):
+        fields["acknowledged_at"] = draw(_later(detected_at))
+    return ServiceIncident(
+        id=ids[0],
+        title=draw(texts(max_size=TITLE_MAX)),
+        products=draw(st.lists(identifiers(), min_size=1, max_size=4, unique=True)),
+        owner_team=draw(identifiers()),
+        detected_at=detected_at,
+        region=draw(_maybe(identifiers())),
+        severity=draw(severities()) if validated else None,
+        status=chosen,
+        version=draw(st.integers(0, 1_000)),
+        **fields,
+    )
+
+
+_UPDATE_PHASES = (*sorted(OPEN_STATUSES), IncidentStatus.RESOLVED)
+
+
+def status_updates() -> st.SearchStrategy[StatusUpdate]:
+    """Public or internal updates announcing an open phase or the resolution."""
+    return st.builds(
+        StatusUpdate,
+        id=identifiers(),
+        incident_id=identifiers(),
+        body=texts(max_size=UPDATE_BODY_MAX),
+        visibility=st.sampled_from(tuple(Visibility)),
+        status=st.sampled_from(_UPDATE_PHASES),
+        posted_at=aware_datetimes(),
+        author=actors(),
+    )
+
+
+@st.composite
+def handoffs(draw: st.DrawFn) -> Handoff:
+    """Hand-offs of an incident between two different teams."""
+    from_team, to_team = draw(st.lists(identifiers(), min_size=2, max_size=2, unique=True))
+    return Handoff(
+        incident_id=draw(identifiers()),
+        from_team=from_team,
+        to_team=to_team,
+        reason=draw(texts(max_size=2_000)),
+        at=draw(aware_datetimes()),
+    )
+
+
+def _fields(**strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(strategies)
+
+
+def _event_fields() -> Mapping[str, st.SearchStrategy[dict[str, Any]]]:
+    """The fields each event class adds to :class:`DomainEvent`, by class name."""
+    ids, text = identifiers(), texts(max_size=10_000)
+    note = texts(max_size=2_000, min_size=0)
+    counts = st.integers(0, 10_000)
+    level = severities().map(str)
+    return {
+        "AlertDetached": _fields(alert_id=ids, into=ids),
+        "AlertJoined": _fields(alert_id=ids, fingerprint=identifiers(max_size=FINGERPRINT_MAX)),
+        "AlertRecovered": _fields(alert_id=ids, fingerprint=identifiers(max_size=FINGERPRINT_MAX)),
+        "DeadLettersRedriven": _fields(count=counts),
+        "IncidentAcknowledged": _fields(),
+        "IncidentClosed": _fields(root_cause=text, remediation_items=counts),
+        "IncidentDeclared": _fields(severity=level, title=text),
+        "IncidentDetected": _fields(alert_id=ids, group_key=text),
+        "IncidentDismissed": _fields(reason=text),
+        "IncidentHandedOff": _fields(from_team=ids, to_team=ids, reason=text),
+        "IncidentMerged": _fields(into=ids),
+        "IncidentReopened": _fields(reason=text),
+        "IncidentResolved": _fields(resolution=text, tickets_solved=counts),
+        "IncidentValidated": _fields(severity=level, title=text),
+        "IncidentsMergedIn": _fields(source=ids, alerts_moved=counts, tickets_moved=counts),
+        "NotificationDeadLettered": _fields(
+            key=identifiers(max_size=512), recipient=ids, error=note
+        ),
+        "ReportResolved": _fields(ticket_id=ids, note=text),
+        "ReportTransferred": _fields(ticket_id=ids, to_team=ids, reason=text),
+        "ReportTriaged": _fields(
+            ticket_id=ids,
+            outcome=st.sampled_from([o.value for o in TriageOutcome]),
+            overridden=st.booleans(),
+            reasons=st.lists(texts(max_size=500), max_size=3).map(tuple),
+        ),
+        "SeverityChanged": _fields(previous=level, severity=level, reason=note),
+        "SignalsDigestSent": _fields(alerts=counts),
+        "TicketLinked": _fields(ticket_id=ids),
+        "TicketUnlinked": _fields(ticket_id=ids, reason=note),
+        "UpdatePosted": _fields(
+            update_id=ids,
+            visibility=st.sampled_from([v.value for v in Visibility]),
+            status=st.sampled_from([s.value for s in _UPDATE_PHASES]),
+            body=text,
+        ),
+        "UpdateReminderSent": _fields(due_at=aware_datetimes()),
+    }
+
+
+_EVENT_FIELDS = _event_fields()
+
+
+@st.composite
+def domain_events(draw: st.DrawFn, event_type: type[DomainEvent] | None = None) -> DomainEvent:
+    """Events of any class in ``EVENT_TYPES`` (or of ``event_type``), all fields valid."""
+    if event_type is None:
+        name = draw(st.sampled_from(sorted(EVENT_TYPES)))
+    elif EVENT_TYPES.get(event_type.__name__) is event_type:
+        name = event_type.__name__
+    else:
+        raise ValueError(f"{event_type.__name__} is not in EVENT_TYPES")
+    return EVENT_TYPES[name](
+        incident_id=draw(_maybe(identifiers())),
+        actor=draw(actors()),
+        at=draw(aware_datetimes()),
+        **draw(_EVENT_FIELDS[name]),
+    )
+
+
+# --- invalid inputs -----------------------------------------------------------------------
+
+
+def _case(
+    valid: st.SearchStrategy[Any], field: str, bad: st.SearchStrategy[Any]
+) -> st.SearchStrategy[InvalidCase]:
+    """Take a valid value's constructor arguments and spoil ``field`` with a ``bad`` value."""
+
+    def spoil(pair: tuple[Any, Any]) -> InvalidCase:
+        value, wrong = pair
+        kwargs = attrs.asdict(value, recurse=False)
+        kwargs[field] = wrong
+        return type(value), kwargs, field
+
+    return st.tuples(valid, bad).map(spoil)
+
+
+_BLANK = st.sampled_from(["", " ", "   ", "\t", "\n \r", "\u00a0", "\u2003"])
+
+
+def _oversized(limit: int) -> st.SearchStrategy[str]:
+    """Strings of ``limit + 1`` to ``limit + 64`` characters."""
+    return st.tuples(st.sampled_from("xé字-"), st.integers(limit + 1, limit + 64)).map(
+        lambda spec: spec[0] * spec[1]
+    )
+
+
+@st.composite
+def _with(draw: st.DrawFn, chars: st.SearchStrategy[str], base: st.SearchStrategy[str]) -> str:
+    """``base`` with one character of ``chars`` inserted somewhere."""
+    text = draw(base)
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(chars) + text[at:]
+
+
+_CONTROL_CHARS = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))]
+_CONTROL = st.sampled_from(_CONTROL_CHARS)
+"""C0 and C1 control characters and DEL: never allowed in an identifier."""
+_CONTROL_IN_TEXT = st.sampled_from([c for c in _CONTROL_CHARS if c not in "\t\n\r"])
+"""Control characters that free text refuses (all but tab and line breaks)."""
+
+
+def _bad_identifiers(max_size: int = IDENTIFIER_MAX) -> st.SearchStrategy[Any]:
+    return (
+        _BLANK
+        | _oversized(max_size)
+        | _with(_CONTROL, identifiers(max_size=32))
+        | st.integers()
+        | st.none()
+    )
+
+
+def _bad_texts(max_size: int) -> st.SearchStrategy[Any]:
+    return _BLANK | _oversized(max_size) | _with(_CONTROL_IN_TEXT, texts(max_size=32))
+
+
+def _not_member(enum_type: type[enum.Enum]) -> st.SearchStrategy[object]:
+    values = {str(member.value) for member in enum_type}
+    names = [member.name for member in enum_type if member.name not in values]
+    return (
+        st.sampled_from(["", "unknown", *names])
+        | identifiers(max_size=16).map(lambda s: f"unknown:{s}")
+        | st.integers()
+        | st.none()
+    )
+
+
+def _naive() -> st.SearchStrategy[datetime]:
+    return st.datetimes(min_value=_EARLIEST, max_value=_LATEST)
+
+
+def _bad_labels() -> st.SearchStrategy[object]:
+    too_many = st.integers(MAX_LABELS + 1, MAX_LABELS + 40).map(
+        lambda n: {f"label-{i}": "value" for i in range(n)}
+    )
+    wrong_types = (
+        st.dictionaries(identifiers(max_size=16), st.integers() | st.none(), min_size=1)
+        | st.dictionaries(st.integers(), identifiers(max_size=16), min_size=1)
+        | st.lists(identifiers(max_size=16), max_size=3)
+    )
+    return too_many | wrong_types | st.just({"": "blank key"})
+
+
+@st.composite
+def _duplicate_level_scale(draw: st.DrawFn) -> InvalidCase:
+    """A scale listing one name twice (or one rank twice)."""
+    scale = draw(severity_scales(max_levels=4))
+    level = draw(st.sampled_from(scale.levels))
+    free_rank = max(lv.rank for lv in scale.levels) + 1
+    twin = attrs.evolve(level, rank=free_rank)
+    if draw(st.booleans()):
+        twin = attrs.evolve(level, name=f"{level.name[:30]}+")
+    levels = [*scale.levels, twin]
+    return SeverityScale, {"levels": draw(st.permutations(levels))}, "levels"
+
+
+def _severity_cases() -> st.SearchStrategy[InvalidCase]:
+    negative = st.timedeltas(max_value=-timedelta(microseconds=1), min_value=-timedelta(days=9))
+    empty: st.SearchStrategy[InvalidCase] = st.sampled_from([(), []]).map(
+        lambda e: (SeverityScale, {"levels": e}, "levels")
+    )
+    return (
+        empty
+        | _duplicate_level_scale()
+        | _case(severity_levels(), "first_update", negative)
+        | _case(severity_levels(), "update_interval", negative | st.just(timedelta(0)))
+        | _case(severity_levels(), "rank", st.integers(max_value=-1) | st.booleans())
+        | _case(severity_levels(), "name", _bad_identifiers(32))
+    )
+
+
+def _input_cases() -> st.SearchStrategy[InvalidCase]:
+    signal, report = alert_signals(), customer_reports()
+    return st.one_of(
+        _case(signal, "fingerprint", _bad_identifiers(FINGERPRINT_MAX)),
+        _case(signal, "summary", _bad_texts(SUMMARY_MAX)),
+        _case(signal, "product", _bad_identifiers()),
+        _case(signal, "observed_at", _naive()),
+        _case(signal, "kind", _not_member(AlertKind)),
+        _case(signal, "labels", _bad_labels()),
+        _case(report, "summary", _bad_texts(REPORT_SUMMARY_MAX)),
+        _case(report, "ticket_id", _bad_identifiers()),
+        _case(report, "reported_at", _naive()),
+        _case(report, "symptom", _not_member(Symptom)),
+        _case(report, "channel", _not_member(Channel)),
+        _case(report, "locale", _bad_identifiers(35) | st.just("en\n")),
+        _case(actors(), "name", _bad_identifiers()),
+        _case(actors(), "role", _not_member(Role)),
+    )
+
+
+def _entity_cases() -> st.SearchStrategy[InvalidCase]:
+    incident, alert = service_incidents(), alerts()
+    return st.one_of(
+        _case(alert, "status", _not_member(AlertStatus)),
+        _case(alert, "labels", _bad_labels()),
+        _case(alert, "count", st.integers(max_value=0)),
+        _case(incident, "id", _bad_identifiers()),
+        _case(incident, "title", _bad_texts(TITLE_MAX)),
+        _case(incident, "products", st.sampled_from([(), [], "chat", ["chat", "chat"]])),
+        _case(incident, "detected_at", _naive()),
+        _case(incident, "status", _not_member(IncidentStatus)),
+        _case(status_updates(), "visibility", _not_member(Visibility)),
+        _case(status_updates(), "posted_at", _naive()),
+        _case(handoffs(), "at", _naive()),
+        _case(remediation_items(), "due", aware_datetimes() | st.just("2026-01-01")),
+        _case(domain_events(), "at", _naive()),
+    )
+
+
+def invalid_inputs() -> st.SearchStrategy[InvalidCase]:
+    """Cases ``(factory, kwargs, field)`` where ``factory(**kwargs)`` raises ``InvalidInput``.
+
+    Each case spoils exactly one field of otherwise valid arguments, so the
+    error's ``field`` is the expected one. Covered: blank, oversized and
+    control-character strings (fingerprints of 1-255 characters, alert
+    summaries up to 1,024, report summaries up to 10,000, identifiers up to
+    128), naive datetimes, unknown enum values, non-string labels, more than
+    64 labels, and invalid severity levels and scales (no levels, duplicate
+    names or ranks, negative intervals).
+    """
+    return _input_cases() | _entity_cases() | _severity_cases()
