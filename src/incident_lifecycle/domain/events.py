@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 import attrs
 
-from ._checks import aware, identifier, instance, optional, text
+from ._checks import aware, identifier, instance, integer, optional, text
 from .actors import Actor
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
 
 _ID = identifier()
 _TEXT = text(10_000)
+_COUNT = integer(0)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,7 +158,7 @@ class IncidentResolved(DomainEvent):
     """Service was restored; linked tickets were sent the resolution."""
 
     resolution: str = attrs.field(validator=_TEXT)
-    tickets_solved: int = 0
+    tickets_solved: int = attrs.field(default=0, validator=_COUNT)
 
 
 @attrs.frozen(kw_only=True)
@@ -179,8 +180,8 @@ class IncidentsMergedIn(DomainEvent):
     """Another incident was merged into this one."""
 
     source: str = attrs.field(validator=_ID)
-    alerts_moved: int = 0
-    tickets_moved: int = 0
+    alerts_moved: int = attrs.field(default=0, validator=_COUNT)
+    tickets_moved: int = attrs.field(default=0, validator=_COUNT)
 
 
 @attrs.frozen(kw_only=True)
@@ -188,7 +189,7 @@ class IncidentClosed(DomainEvent):
     """The review is done; the incident is closed."""
 
     root_cause: str = attrs.field(validator=_TEXT)
-    remediation_items: int = 0
+    remediation_items: int = attrs.field(default=0, validator=_COUNT)
 
 
 @attrs.frozen(kw_only=True)
@@ -237,7 +238,7 @@ class ReportTransferred(DomainEvent):
 class SignalsDigestSent(DomainEvent):
     """The owner team was told that new signals joined the open incident."""
 
-    alerts: int = 0
+    alerts: int = attrs.field(default=0, validator=_COUNT)
 
 
 @attrs.frozen(kw_only=True)
@@ -260,7 +261,7 @@ class NotificationDeadLettered(DomainEvent):
 class DeadLettersRedriven(DomainEvent):
     """Dead-lettered notifications were put back in the outbox with their keys."""
 
-    count: int = 0
+    count: int = attrs.field(default=0, validator=_COUNT)
 
 
 def _registry() -> Mapping[str, type[DomainEvent]]:
@@ -268,8 +269,11 @@ def _registry() -> Mapping[str, type[DomainEvent]]:
     pending = list(DomainEvent.__subclasses__())
     while pending:
         cls = pending.pop()
-        found[cls.__name__] = cls
         pending.extend(cls.__subclasses__())
+        # attrs builds a new class for slots and leaves the original, field-less one
+        # behind (alive until the garbage collector runs): only the built class counts.
+        if "__attrs_attrs__" in vars(cls):
+            found[cls.__name__] = cls
     return MappingProxyType(dict(sorted(found.items())))
 
 

@@ -79,7 +79,7 @@ def _to_report_status(value: ReportStatus | str) -> ReportStatus:
 
 
 def _check_locale(_inst: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or len(value) > 35 or not _LOCALE.match(value):
+    if not isinstance(value, str) or len(value) > 35 or not _LOCALE.fullmatch(value):
         raise InvalidInput(
             attribute.name, f"{value!r} is not a language tag such as 'en' or 'fr-CA'"
         )

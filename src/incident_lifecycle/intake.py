@@ -1,0 +1,280 @@
+"""Alert intake: deduplication by fingerprint and grouping into incidents.
+
+Runs inside one store transaction for a whole batch. Repeats of an active
+alert's fingerprint are counted in one bulk call and change nothing else;
+only new alerts are grouped, joining the potential incident of their group
+key, else its open incident, else starting a new potential incident whose
+owner team is asked, once, to validate it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import attrs
+
+from .domain.actors import Actor
+from .domain.alerts import Alert, AlertSignal
+from .domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
+from .domain.incidents import IncidentStatus, ServiceIncident
+from .fanout import Messenger
+from .grouping import GroupingPolicy
+from .lifecycle import ALERT_LIFECYCLE
+from .notifications import Notification, Topic
+from .ports import StoreTransaction
+
+__all__ = ["AlertOutcome", "AlertReceipt", "IntakeReport", "receive"]
+
+
+class AlertOutcome(enum.StrEnum):
+    """What became of a signal."""
+
+    DEDUPLICATED = "deduplicated"
+    """It repeated an active alert's fingerprint: counted, nothing else."""
+    STARTED_INCIDENT = "started_incident"
+    """It opened an alert that started a new potential incident."""
+    JOINED_POTENTIAL = "joined_potential"
+    """It opened an alert that joined the potential incident of its group."""
+    JOINED_OPEN = "joined_open"
+    """It opened an alert that joined the open incident of its group."""
+
+
+@attrs.frozen(kw_only=True)
+class AlertReceipt:
+    """Where one signal went."""
+
+    alert_id: str
+    incident_id: str
+    outcome: AlertOutcome
+
+
+@attrs.frozen(kw_only=True)
+class IntakeReport:
+    """What a batch of signals did."""
+
+    signals: int
+    deduplicated: int
+    new_alerts: int
+    incidents_started: tuple[str, ...]
+    incidents_joined: tuple[str, ...]
+    receipts: Mapping[str, AlertReceipt] = attrs.field(factory=dict, repr=False)
+    """Per fingerprint in the batch: its alert, incident and outcome."""
+
+
+def _title(signal: AlertSignal) -> str:
+    where = f" in {signal.region}" if signal.region else ""
+    return f"{signal.kind.value.replace('_', ' ')} on {signal.product}{where}"[:200]
+
+
+class _Seen:
+    """The signals of one fingerprint within a batch."""
+
+    __slots__ = ("count", "first", "last_seen")
+
+    def __init__(self, first: AlertSignal) -> None:
+        self.first = first
+        self.count = 1
+        self.last_seen = first.observed_at
+
+
+class _Batch:
+    """The state of one intake batch inside its transaction."""
+
+    def __init__(
+        self,
+        tx: StoreTransaction,
+        now: datetime,
+        actor: Actor,
+        grouping: GroupingPolicy,
+        owner_of: Callable[[str], str],
+        messenger: Messenger,
+    ) -> None:
+        self.tx = tx
+        self.now = now
+        self.actor = actor
+        self.grouping = grouping
+        self.owner_of = owner_of
+        self.messenger = messenger
+        self.groups: dict[str, ServiceIncident | None] = {}
+        self.new_incidents: dict[str, ServiceIncident] = {}
+        self.touched: dict[str, ServiceIncident] = {}
+        self.joined_open: dict[str, list[Alert]] = {}
+        self.events: list[DomainEvent] = []
+        self.notifications: list[Notification] = []
+
+    def incident_for(self, key: str) -> ServiceIncident | None:
+        if key not in self.groups:
+            found = self.tx.active_incidents(group_key=key)
+            detected = [i for i in found if i.status is IncidentStatus.DETECTED]
+            opened = [i for i in found if i.status is not IncidentStatus.DETECTED]
+            opened.sort(key=lambda i: (i.opened_at or i.detected_at, i.id))
+            choice = detected[0] if detected else (opened[-1] if opened else None)
+            if choice is not None:
+                self.touched[choice.id] = choice
+            self.groups[key] = choice
+        return self.groups[key]
+
+    def start_incident(self, key: str, alert: Alert, signal: AlertSignal) -> ServiceIncident:
+        team = self.owner_of(signal.product)
+        incident = ServiceIncident(
+            id=self.tx.new_id("INC"),
+            title=_title(signal),
+            products=(signal.product,),
+            region=signal.region,
+            owner_team=team,
+            detected_at=self.now,
+            group_key=key,
+        )
+        self.groups[key] = incident
+        self.new_incidents[incident.id] = incident
+        self.events.append(
+            IncidentDetected(
+                incident_id=incident.id,
+                actor=self.actor,
+                at=self.now,
+                alert_id=alert.id,
+                group_key=key,
+            )
+        )
+        self.notifications.append(
+            self.messenger.to_team(
+                Topic.VALIDATION_REQUEST,
+                team,
+                f"{incident.id}/validation-request",
+                incident.id,
+                self.now,
+                {
+                    "incident_id": incident.id,
+                    "product": signal.product,
+                    "region": signal.region or "all regions",
+                    "summary": signal.summary,
+                },
+            )
+        )
+        return incident
+
+    def place(self, alert: Alert, signal: AlertSignal) -> AlertReceipt:
+        key = self.grouping.key_of(signal)
+        incident = self.incident_for(key)
+        if incident is None:
+            incident = self.start_incident(key, alert, signal)
+            outcome = AlertOutcome.STARTED_INCIDENT
+        else:
+            self.events.append(
+                AlertJoined(
+                    incident_id=incident.id,
+                    actor=self.actor,
+                    at=self.now,
+                    alert_id=alert.id,
+                    fingerprint=alert.fingerprint,
+                )
+            )
+            if incident.status is IncidentStatus.DETECTED:
+                outcome = AlertOutcome.JOINED_POTENTIAL
+            else:
+                outcome = AlertOutcome.JOINED_OPEN
+                self.joined_open.setdefault(incident.id, []).append(alert)
+        alert.incident_id = incident.id
+        return AlertReceipt(alert_id=alert.id, incident_id=incident.id, outcome=outcome)
+
+    def digest(self, incident: ServiceIncident, alerts: Sequence[Alert]) -> None:
+        """Count new signals on an open incident; send a digest at most once per interval."""
+        incident.signals_since_digest += len(alerts)
+        last = incident.last_digest_at
+        if last is not None and self.now - last < self.grouping.interval:
+            return
+        count = incident.signals_since_digest
+        self.notifications.append(
+            self.messenger.to_team(
+                Topic.SIGNALS_DIGEST,
+                incident.owner_team,
+                f"{incident.id}/digest/{self.now.isoformat()}",
+                incident.id,
+                self.now,
+                {
+                    "incident_id": incident.id,
+                    "title": incident.title,
+                    "count": count,
+                    "summary": alerts[-1].summary,
+                },
+            )
+        )
+        self.events.append(
+            SignalsDigestSent(incident_id=incident.id, actor=self.actor, at=self.now, alerts=count)
+        )
+        incident.last_digest_at = self.now
+        incident.signals_since_digest = 0
+
+
+def receive(
+    tx: StoreTransaction,
+    signals: Sequence[AlertSignal],
+    *,
+    now: datetime,
+    actor: Actor,
+    grouping: GroupingPolicy,
+    owner_of: Callable[[str], str],
+    messenger: Messenger,
+) -> tuple[IntakeReport, list[Notification]]:
+    """Deduplicate and group ``signals`` in ``tx``; return the report and notifications."""
+    seen: dict[str, _Seen] = {}
+    for signal in signals:
+        entry = seen.get(signal.fingerprint)
+        if entry is None:
+            seen[signal.fingerprint] = _Seen(signal)
+        else:
+            entry.count += 1
+            if signal.observed_at > entry.last_seen:
+                entry.last_seen = signal.observed_at
+    active = tx.active_alerts(list(seen))
+    repeats = {fp: (e.count, e.last_seen) for fp, e in seen.items() if fp in active}
+    tx.count_repeats(repeats)
+    receipts = {
+        fp: AlertReceipt(
+            alert_id=alert.id,
+            incident_id=alert.incident_id or "",
+            outcome=AlertOutcome.DEDUPLICATED,
+        )
+        for fp, alert in active.items()
+    }
+    deduplicated = sum(n for n, _ in repeats.values())
+    batch = _Batch(tx, now, actor, grouping, owner_of, messenger)
+    new_alerts: list[Alert] = []
+    for fingerprint, entry in seen.items():
+        if fingerprint in active:
+            continue
+        alert = Alert.from_signal(tx.new_id("ALR"), entry.first)
+        alert.count = entry.count
+        alert.last_seen_at = entry.last_seen
+        deduplicated += entry.count - 1
+        receipts[fingerprint] = batch.place(alert, entry.first)
+        new_alerts.append(alert)
+    for incident_id, joined in batch.joined_open.items():
+        ALERT_LIFECYCLE.fire_many(joined, "validate", now=now)
+        batch.digest(batch.touched[incident_id], joined)
+    tx.add_alerts(new_alerts)
+    for incident in batch.new_incidents.values():
+        tx.add_incident(incident)
+    for incident in batch.touched.values():
+        # Every touched incident received an alert. Saving bumps its version, so a
+        # concurrent validate or dismiss conflicts and is retried on fresh data.
+        tx.save_incident(incident)
+    tx.append(batch.events)
+    started = tuple(batch.new_incidents)
+    joined_ids = tuple(
+        sorted({r.incident_id for r in receipts.values() if r.outcome in _JOINED} - set(started))
+    )
+    report = IntakeReport(
+        signals=len(signals),
+        deduplicated=deduplicated,
+        new_alerts=len(new_alerts),
+        incidents_started=started,
+        incidents_joined=joined_ids,
+        receipts=receipts,
+    )
+    return report, batch.notifications
+
+
+_JOINED = frozenset({AlertOutcome.JOINED_OPEN, AlertOutcome.JOINED_POTENTIAL})
