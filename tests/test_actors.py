@@ -92,7 +92,10 @@ class TestActor:
 
     def test_str_shows_name_role_and_team(self) -> None:
         """An actor prints as name, role and team, the team only when there is one."""
-        assert str(Actor(name="eve", role=Role.ENGINEERING, team=OWNER)) == "eve (engineering, chat-eng)"
+        assert (
+            str(Actor(name="eve", role=Role.ENGINEERING, team=OWNER))
+            == "eve (engineering, chat-eng)"
+        )
         assert str(Actor(name="ana", role=Role.SUPPORT)) == "ana (support)"
 
     @given(ils.actors())
@@ -117,7 +120,11 @@ class TestPermissionTable:
 
 
 class TestIncidentManager:
-    @given(ils.actors(Role.INCIDENT_MANAGER), st.sampled_from(list(Action)), st.none() | ils.identifiers())
+    @given(
+        ils.actors(Role.INCIDENT_MANAGER),
+        st.sampled_from(list(Action)),
+        st.none() | ils.identifiers(),
+    )
     def test_may_do_everything(self, manager: Actor, action: Action, owner: str | None) -> None:
         """An incident manager may take any action on any team's incident, or none."""
         assert is_permitted(manager, action, owner)

@@ -107,6 +107,13 @@ EVENT_NAMES = [
     "frobnicate",
 ]
 REOPEN_WINDOWS = [None, timedelta(hours=1), DAY, timedelta(hours=48)]
+# How far the clock moves before an event, in seconds: often right at a window's edge.
+EDGES_OF_WINDOWS = [hours * 3600 + delta for hours in (1, 24, 48) for delta in (-1, 0, 1)]
+CLOCK_TICKS = st.one_of(
+    st.integers(min_value=0, max_value=3600),
+    st.integers(min_value=0, max_value=48 * 3600),
+    st.sampled_from(EDGES_OF_WINDOWS),
+)
 
 
 def make_alert(alert_id: str = "AL-1", **fields: Any) -> Alert:
@@ -168,11 +175,11 @@ def unknown_events(lifecycle: Lifecycle[Any]) -> st.SearchStrategy[str]:
 
 
 def event_sequences(lifecycle: Lifecycle[Any]) -> st.SearchStrategy[list[Any]]:
-    """Steps of (event, minutes the clock moves, reopen window or None for the default)."""
+    """Steps of (event, seconds the clock moves, reopen window or None for the default)."""
     events = st.one_of(st.sampled_from(sorted(lifecycle.events)), unknown_events(lifecycle))
-    minutes = st.integers(min_value=-120, max_value=40 * 60)
+    seconds = st.one_of(CLOCK_TICKS, st.integers(min_value=-7200, max_value=0))
     windows = st.sampled_from(REOPEN_WINDOWS)
-    return st.lists(st.tuples(events, minutes, windows), max_size=30)
+    return st.lists(st.tuples(events, seconds, windows), max_size=30)
 
 
 @pytest.mark.parametrize(
@@ -194,8 +201,8 @@ def test_compiled_table_agrees_with_the_engine(lifecycle, factory, status_type, 
     entity = factory(**fields)
     engine = lifecycle.machine(model=entity, state_field="status")
     now = T0
-    for event, minutes, window in data.draw(event_sequences(lifecycle), label="steps"):
-        now += timedelta(minutes=minutes)
+    for event, seconds, window in data.draw(event_sequences(lifecycle), label="steps"):
+        now += timedelta(seconds=seconds)
         context: dict[str, Any] = {"now": now}
         if window is not None:
             context["reopen_window"] = window
@@ -267,7 +274,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(
         entity=entities,
         event=st.sampled_from(EVENT_NAMES),
-        seconds=st.integers(min_value=0, max_value=30 * 3600),
+        seconds=CLOCK_TICKS,
         window=st.sampled_from(REOPEN_WINDOWS),
     )
     def fire_any_event(self, entity: Any, event: str, seconds: int, window: Any) -> None:
@@ -277,9 +284,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(
         entity=entities,
         data=st.data(),
-        seconds=st.one_of(
-            st.integers(min_value=0, max_value=3600), st.integers(min_value=0, max_value=48 * 3600)
-        ),
+        seconds=CLOCK_TICKS,
         window=st.sampled_from(REOPEN_WINDOWS),
     )
     def fire_a_declared_event(self, entity: Any, data: Any, seconds: int, window: Any) -> None:
@@ -393,6 +398,15 @@ class IncidentMachine(LifecycleMachine):
 
     def make(self, number: int) -> Any:
         return make_incident(f"INC-{number}")
+
+    @precondition(lambda self: "resolved" in {e.status for e in self.expected.values()})
+    @rule(data=st.data(), since=CLOCK_TICKS, window=st.sampled_from(REOPEN_WINDOWS))
+    def reopen_a_resolved_incident(self, data: Any, since: int, window: Any) -> None:
+        """Reopen a resolved incident once the clock reaches ``since`` seconds after resolution."""
+        resolved = [e for e in self.live if self.expected[e.id].status == "resolved"]
+        incident = data.draw(st.sampled_from(resolved), label="incident")
+        due = incident.resolved_at + timedelta(seconds=since)
+        self._fire(incident, "reopen", max(0, int((due - self.now).total_seconds())), window)
 
 
 class ReportMachine(LifecycleMachine):

@@ -211,7 +211,7 @@ class IncidentDesk:
         Returns where it went (alert, incident, outcome).
         """
         report = self.receive_alerts([signal], by=by)
-        return report.receipts[signal.fingerprint]
+        return report.receipt(signal.fingerprint)
 
     def receive_alerts(
         self, signals: Sequence[AlertSignal], by: Actor | None = None
@@ -229,8 +229,6 @@ class IncidentDesk:
         for index, signal in enumerate(signals):
             if not isinstance(signal, AlertSignal):
                 raise InvalidInput("signals", f"item {index} is not an AlertSignal")
-        for product in {s.product for s in signals}:
-            self.owner_of(product)
         now = self._now()
 
         def work(tx: StoreTransaction) -> IntakeReport:

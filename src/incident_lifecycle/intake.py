@@ -59,24 +59,32 @@ class IntakeReport:
     new_alerts: int
     incidents_started: tuple[str, ...]
     incidents_joined: tuple[str, ...]
-    receipts: Mapping[str, AlertReceipt] = attrs.field(factory=dict, repr=False)
-    """Per fingerprint in the batch: its alert, incident and outcome."""
+    counted: Mapping[str, tuple[str, str | None]] = attrs.field(factory=dict, repr=False, eq=False)
+    """Fingerprints counted on an active alert: alert id and incident id."""
+    placed: Mapping[str, tuple[str, str, AlertOutcome]] = attrs.field(
+        factory=dict, repr=False, eq=False
+    )
+    """Fingerprints that opened a new alert: alert id, incident id and outcome."""
+
+    def receipt(self, fingerprint: str) -> AlertReceipt:
+        """Where the signals of ``fingerprint`` went; ``KeyError`` if not in the batch."""
+        found = self.placed.get(fingerprint)
+        if found is not None:
+            return AlertReceipt(alert_id=found[0], incident_id=found[1], outcome=found[2])
+        alert_id, incident_id = self.counted[fingerprint]
+        return AlertReceipt(
+            alert_id=alert_id, incident_id=incident_id or "", outcome=AlertOutcome.DEDUPLICATED
+        )
+
+    @property
+    def receipts(self) -> Mapping[str, AlertReceipt]:
+        """Every fingerprint's receipt (built on demand)."""
+        return {fp: self.receipt(fp) for fp in (*self.counted, *self.placed)}
 
 
 def _title(signal: AlertSignal) -> str:
     where = f" in {signal.region}" if signal.region else ""
     return f"{signal.kind.value.replace('_', ' ')} on {signal.product}{where}"[:200]
-
-
-class _Seen:
-    """The signals of one fingerprint within a batch."""
-
-    __slots__ = ("count", "first", "last_seen")
-
-    def __init__(self, first: AlertSignal) -> None:
-        self.first = first
-        self.count = 1
-        self.last_seen = first.observed_at
 
 
 class _Batch:
@@ -155,7 +163,7 @@ class _Batch:
         )
         return incident
 
-    def place(self, alert: Alert, signal: AlertSignal) -> AlertReceipt:
+    def place(self, alert: Alert, signal: AlertSignal) -> tuple[str, str, AlertOutcome]:
         key = self.grouping.key_of(signal)
         incident = self.incident_for(key)
         if incident is None:
@@ -177,7 +185,7 @@ class _Batch:
                 outcome = AlertOutcome.JOINED_OPEN
                 self.joined_open.setdefault(incident.id, []).append(alert)
         alert.incident_id = incident.id
-        return AlertReceipt(alert_id=alert.id, incident_id=incident.id, outcome=outcome)
+        return (alert.id, incident.id, outcome)
 
     def digest(self, incident: ServiceIncident, alerts: Sequence[Alert]) -> None:
         """Count new signals on an open incident; send a digest at most once per interval."""
@@ -219,37 +227,32 @@ def receive(
     messenger: Messenger,
 ) -> tuple[IntakeReport, list[Notification]]:
     """Deduplicate and group ``signals`` in ``tx``; return the report and notifications."""
-    seen: dict[str, _Seen] = {}
+    counts: dict[str, int] = {}
+    last_seen: dict[str, datetime] = {}
+    first: dict[str, AlertSignal] = {}
     for signal in signals:
-        entry = seen.get(signal.fingerprint)
-        if entry is None:
-            seen[signal.fingerprint] = _Seen(signal)
+        fingerprint = signal.fingerprint
+        count = counts.get(fingerprint)
+        if count is None:
+            counts[fingerprint] = 1
+            last_seen[fingerprint] = signal.observed_at
+            first[fingerprint] = signal
         else:
-            entry.count += 1
-            if signal.observed_at > entry.last_seen:
-                entry.last_seen = signal.observed_at
-    active = tx.active_alerts(list(seen))
-    repeats = {fp: (e.count, e.last_seen) for fp, e in seen.items() if fp in active}
-    tx.count_repeats(repeats)
-    receipts = {
-        fp: AlertReceipt(
-            alert_id=alert.id,
-            incident_id=alert.incident_id or "",
-            outcome=AlertOutcome.DEDUPLICATED,
-        )
-        for fp, alert in active.items()
-    }
-    deduplicated = sum(n for n, _ in repeats.values())
+            counts[fingerprint] = count + 1
+            if signal.observed_at > last_seen[fingerprint]:
+                last_seen[fingerprint] = signal.observed_at
+    counted = tx.count_repeats(counts, last_seen)
     batch = _Batch(tx, now, actor, grouping, owner_of, messenger)
     new_alerts: list[Alert] = []
-    for fingerprint, entry in seen.items():
-        if fingerprint in active:
+    placed: dict[str, tuple[str, str, AlertOutcome]] = {}
+    for fingerprint, signal in first.items():
+        if fingerprint in counted:
             continue
-        alert = Alert.from_signal(tx.new_id("ALR"), entry.first)
-        alert.count = entry.count
-        alert.last_seen_at = entry.last_seen
-        deduplicated += entry.count - 1
-        receipts[fingerprint] = batch.place(alert, entry.first)
+        owner_of(signal.product)  # a product nobody owns refuses the batch
+        alert = Alert.from_signal(tx.new_id("ALR"), signal)
+        alert.count = counts[fingerprint]
+        alert.last_seen_at = last_seen[fingerprint]
+        placed[fingerprint] = batch.place(alert, signal)
         new_alerts.append(alert)
     for incident_id, joined in batch.joined_open.items():
         ALERT_LIFECYCLE.fire_many(joined, "validate", now=now)
@@ -263,16 +266,15 @@ def receive(
         tx.save_incident(incident)
     tx.append(batch.events)
     started = tuple(batch.new_incidents)
-    joined_ids = tuple(
-        sorted({r.incident_id for r in receipts.values() if r.outcome in _JOINED} - set(started))
-    )
+    joined_ids = tuple(sorted({p[1] for p in placed.values() if p[2] in _JOINED} - set(started)))
     report = IntakeReport(
         signals=len(signals),
-        deduplicated=deduplicated,
+        deduplicated=len(signals) - len(new_alerts),
         new_alerts=len(new_alerts),
         incidents_started=started,
         incidents_joined=joined_ids,
-        receipts=receipts,
+        counted=counted,
+        placed=placed,
     )
     return report, batch.notifications
 

@@ -156,12 +156,15 @@ class StoreTransaction(Protocol):
         """
         ...
 
-    def count_repeats(self, repeats: Mapping[str, tuple[int, datetime]]) -> None:
-        """Add ``n`` to the count of the active alert of each fingerprint.
+    def count_repeats(
+        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+    ) -> Mapping[str, tuple[str, str | None]]:
+        """Add ``counts[fp]`` to the count of the active alert of each fingerprint.
 
-        ``repeats`` maps fingerprint to ``(n, last_seen)``; ``last_seen_at``
-        becomes the later of the stored and given times. Fingerprints without
-        an active alert are ignored. Versions do not change.
+        ``last_seen_at`` becomes the later of the stored time and
+        ``last_seen[fp]``. Fingerprints without an active alert are ignored.
+        Versions do not change. Returns, for each fingerprint counted, its
+        alert id and incident id.
         """
         ...
 

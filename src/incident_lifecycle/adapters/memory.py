@@ -221,20 +221,26 @@ class _Transaction:
             self._index_alert(new, stored)
             object.__setattr__(alert, "version", new.version)
 
-    def count_repeats(self, repeats: Mapping[str, tuple[int, datetime]]) -> None:
+    def count_repeats(
+        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+    ) -> Mapping[str, tuple[str, str | None]]:
         self._check()
         active = self._t.active_by_fp
         alerts = self._t.alerts
         undo: list[tuple[Alert, int, datetime]] = []
-        for fingerprint, (n, seen) in repeats.items():
+        counted: dict[str, tuple[str, str | None]] = {}
+        set_field = object.__setattr__
+        for fingerprint, n in counts.items():
             alert_id = active.get(fingerprint)
             if alert_id is None:
                 continue
             alert = alerts[alert_id]
             undo.append((alert, alert.count, alert.last_seen_at))
-            object.__setattr__(alert, "count", alert.count + n)
+            set_field(alert, "count", alert.count + n)
+            seen = last_seen[fingerprint]
             if seen > alert.last_seen_at:
-                object.__setattr__(alert, "last_seen_at", seen)
+                set_field(alert, "last_seen_at", seen)
+            counted[fingerprint] = (alert_id, alert.incident_id)
 
         def restore() -> None:
             for alert, count, seen in undo:
@@ -242,6 +248,7 @@ class _Transaction:
                 object.__setattr__(alert, "last_seen_at", seen)
 
         self._undo.append(restore)
+        return counted
 
     # -- incidents --------------------------------------------------------
     def incident(self, incident_id: str) -> ServiceIncident:

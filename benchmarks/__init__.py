@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m benchmarks [--quick]``; each prints ratios to a bare reference."""

@@ -1,0 +1,301 @@
+"""Shared helpers and fixtures for the ``IncidentDesk`` tests.
+
+A plain module, imported explicitly by the desk test modules (no conftest
+magic). Every desk test builds its store through :data:`STORE_FACTORIES`, so
+adding an adapter there (SQLite, say) runs every desk test on it too.
+
+Fixtures: ``store_factory`` (parametrised over the factories; a callable, safe
+to call once per hypothesis example), ``store``, ``clock``, ``notifier`` and
+``desk``. Import the ones a module uses, for example::
+
+    from desk_support import clock, desk, notifier, store, store_factory  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from incident_lifecycle import (
+    Actor,
+    AlertSignal,
+    CustomerReport,
+    ReportStatus,
+    Role,
+    ServiceIncident,
+    Symptom,
+)
+from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
+from incident_lifecycle.desk import IncidentDesk
+from incident_lifecycle.notifications import Notification, Topic
+from incident_lifecycle.ports import Store
+from incident_lifecycle.testing import FakeClock
+
+__all__ = [
+    "ENG_CHAT",
+    "ENG_GUIDE",
+    "ENG_SUPPORT",
+    "ENG_TALK",
+    "IM",
+    "MONITOR",
+    "OWNERSHIP",
+    "START",
+    "STORE_FACTORIES",
+    "SUPPORT_AGENT",
+    "Snapshot",
+    "clock",
+    "delivered_topics",
+    "desk",
+    "link_tickets",
+    "make_desk",
+    "new_store",
+    "notifier",
+    "open_incident",
+    "potential_incident",
+    "signal",
+    "snapshot",
+    "store",
+    "store_factory",
+]
+
+START = datetime.fromisoformat("2026-03-02T09:00:00+00:00")
+"""Where every desk test's ``FakeClock`` starts."""
+
+OWNERSHIP: Mapping[str, str] = {
+    "support": "support-eng",
+    "chat": "chat-eng",
+    "talk": "talk-eng",
+    "guide": "guide-eng",
+}
+
+ENG_SUPPORT = Actor(name="ana", role=Role.ENGINEERING, team="support-eng")
+ENG_CHAT = Actor(name="chen", role=Role.ENGINEERING, team="chat-eng")
+ENG_TALK = Actor(name="tomas", role=Role.ENGINEERING, team="talk-eng")
+ENG_GUIDE = Actor(name="greta", role=Role.ENGINEERING, team="guide-eng")
+SUPPORT_AGENT = Actor(name="sam", role=Role.SUPPORT, team="tier1")
+IM = Actor(name="iris", role=Role.INCIDENT_MANAGER)
+MONITOR = Actor(name="noc", role=Role.MONITORING)
+
+# -- stores ------------------------------------------------------------------
+
+StoreFactory = Callable[[Path], Store]
+"""Builds a fresh, empty store; gets a scratch directory it may keep files in."""
+
+STORE_FACTORIES: dict[str, StoreFactory] = {
+    "memory": lambda _scratch: InMemoryStore(),
+}
+"""Every store the desk tests run on, by name (the ``store`` fixture's params)."""
+
+
+def new_store() -> Store:
+    """A fresh store from the first factory, for code that runs outside fixtures."""
+    factory = next(iter(STORE_FACTORIES.values()))
+    return factory(Path(tempfile.mkdtemp(prefix="desk-store-")))
+
+
+def _close(store: object) -> None:
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
+
+
+@pytest.fixture(params=sorted(STORE_FACTORIES))
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Store]]:
+    """A callable returning a fresh store of the parametrised kind (closed at teardown)."""
+    factory = STORE_FACTORIES[request.param]
+    made: list[Store] = []
+
+    def build() -> Store:
+        built = factory(tmp_path_factory.mktemp(f"store-{request.param}"))
+        made.append(built)
+        return built
+
+    yield build
+    for built in made:
+        _close(built)
+
+
+@pytest.fixture
+def store(store_factory: Callable[[], Store]) -> Store:
+    """A fresh, empty store."""
+    return store_factory()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock standing at :data:`START`."""
+    return FakeClock(START)
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    """A notifier that records every notification delivered."""
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def desk(store: Store, notifier: RecordingNotifier, clock: FakeClock) -> IncidentDesk:
+    """A desk over the fixtures' store, notifier and clock, with the test ownership map."""
+    return make_desk(store=store, notifier=notifier, clock=clock)
+
+
+# -- builders ----------------------------------------------------------------
+
+
+def make_desk(
+    store: Store | None = None,
+    notifier: Any = None,
+    clock: FakeClock | None = None,
+    **kwargs: Any,
+) -> IncidentDesk:
+    """An ``IncidentDesk`` over a store, a ``RecordingNotifier`` and a ``FakeClock``.
+
+    Anything left out is made fresh; ``kwargs`` go to ``IncidentDesk`` (an
+    ``ownership`` given there replaces :data:`OWNERSHIP`).
+    """
+    kwargs.setdefault("ownership", OWNERSHIP)
+    return IncidentDesk(
+        store=store if store is not None else new_store(),
+        notifier=notifier if notifier is not None else RecordingNotifier(),
+        clock=clock if clock is not None else FakeClock(START),
+        **kwargs,
+    )
+
+
+def signal(
+    fp: str,
+    product: str = "support",
+    region: str | None = "pod17",
+    kind: str = "latency",
+    at: datetime | None = None,
+    summary: str = "p99 latency above 2s",
+    labels: Mapping[str, str] | None = None,
+) -> AlertSignal:
+    """A monitoring signal with fingerprint ``fp`` (observed at :data:`START` by default)."""
+    return AlertSignal(
+        fingerprint=fp,
+        product=product,
+        kind=kind,
+        summary=summary,
+        observed_at=at if at is not None else START,
+        region=region,
+        labels=labels,
+    )
+
+
+def potential_incident(
+    desk: IncidentDesk, fp: str = "fp-1", product: str = "support", region: str = "pod17"
+) -> str:
+    """Receive one alert and return the id of the potential incident it started."""
+    return desk.receive_alert(signal(fp, product=product, region=region)).incident_id
+
+
+def open_incident(
+    desk: IncidentDesk,
+    fp: str = "fp-1",
+    product: str = "support",
+    region: str = "pod17",
+    severity: str = "SEV2",
+    by: Actor | None = None,
+) -> str:
+    """Receive one alert and validate its potential incident; return the incident id."""
+    incident_id = potential_incident(desk, fp, product, region)
+    owner = by if by is not None else IM
+    desk.validate_incident(incident_id, owner, severity)
+    return incident_id
+
+
+def link_tickets(
+    desk: IncidentDesk,
+    incident_id: str,
+    tickets: Mapping[str, ReportStatus] | list[str],
+    product: str = "support",
+    locale: str = "en",
+) -> None:
+    """Add linked customer reports for ``tickets`` straight through the store.
+
+    ``tickets`` is a list of ticket ids (all ``linked``) or a mapping of ticket
+    id to the report's status (``linked`` or ``solved``).
+    """
+    statuses = (
+        dict(tickets)
+        if isinstance(tickets, Mapping)
+        else dict.fromkeys(tickets, ReportStatus.LINKED)
+    )
+    now = desk.clock.now()
+    with desk.store.transaction() as tx:
+        for number, (ticket, status) in enumerate(statuses.items()):
+            tx.add_report(
+                CustomerReport(
+                    ticket_id=ticket,
+                    account_id=f"acct-{number}",
+                    product=product,
+                    symptom=Symptom.SLOW,
+                    summary="pages load slowly",
+                    reported_at=now,
+                    locale=locale,
+                    status=status,
+                    incident_id=incident_id,
+                    ended_at=now if status is ReportStatus.SOLVED else None,
+                )
+            )
+            tx.link(ticket, incident_id)
+
+
+def delivered_topics(
+    desk: IncidentDesk, notifier: RecordingNotifier, recipient: str | None = None
+) -> list[tuple[str, Topic]]:
+    """Deliver the outbox and return ``(recipient, topic)`` of everything sent so far."""
+    desk.deliver()
+    sent: list[Notification] = list(notifier.sent)
+    return [(n.recipient, n.topic) for n in sent if recipient is None or n.recipient == recipient]
+
+
+# -- snapshots ---------------------------------------------------------------
+
+
+@attrs.frozen
+class Snapshot:
+    """Everything observable in a desk's store, as plain comparable values."""
+
+    incidents: tuple[tuple[tuple[str, object], ...], ...]
+    alerts: tuple[tuple[tuple[str, object], ...], ...]
+    timelines: tuple[tuple[str, tuple[object, ...]], ...]
+    updates: tuple[tuple[str, tuple[object, ...]], ...]
+    links: tuple[tuple[str, tuple[str, ...]], ...]
+    reports: tuple[tuple[tuple[str, object], ...], ...]
+    outbox: tuple[int, int, int]
+    next_due_at: datetime | None
+
+
+def _fields(entity: object) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted(attrs.asdict(entity, recurse=False).items()))  # type: ignore[arg-type]
+
+
+def snapshot(desk: IncidentDesk, tickets: tuple[str, ...] = ()) -> Snapshot:
+    """Read every incident, alert, timeline, update, link, report and the outbox counts."""
+    with desk.store.transaction() as tx:
+        incidents: list[ServiceIncident] = list(tx.incidents_detected_between(None, None))
+        ids = [i.id for i in incidents]
+        alerts = [a for i in ids for a in tx.alerts_of(i)]
+        stats = tx.outbox_stats()
+        return Snapshot(
+            incidents=tuple(_fields(i) for i in incidents),
+            alerts=tuple(_fields(a) for a in alerts),
+            timelines=tuple((i, tuple(tx.timeline(i))) for i in ids),
+            updates=tuple((i, tuple(tx.updates(i))) for i in ids),
+            links=tuple((i, tuple(tx.linked_tickets(i))) for i in ids),
+            reports=tuple(
+                _fields(r) for r in (tx.report(t) for t in tickets) if r is not None
+            ),
+            outbox=(stats.pending, stats.delivered, stats.dead),
+            next_due_at=tx.next_due_at(),
+        )

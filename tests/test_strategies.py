@@ -1,0 +1,271 @@
+"""The shipped hypothesis strategies draw valid, coherent values, and invalid cases that fail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from incident_lifecycle.domain import (
+    DEFAULT_SCALE,
+    EVENT_TYPES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Alert,
+    AlertStatus,
+    CustomerReport,
+    DomainEvent,
+    IncidentStatus,
+    InvalidInput,
+    ReportStatus,
+    Role,
+    ServiceIncident,
+    SeverityScale,
+)
+from incident_lifecycle.domain._checks import check_identifier, check_text
+from incident_lifecycle.testing import strategies as ils
+from incident_lifecycle.testing.strategies import InvalidCase
+
+VALUES = {
+    "actors": ils.actors(),
+    "alert_signals": ils.alert_signals(),
+    "alerts": ils.alerts(),
+    "customer_reports": ils.customer_reports(),
+    "domain_events": ils.domain_events(),
+    "handoffs": ils.handoffs(),
+    "remediation_items": ils.remediation_items(),
+    "reviews": ils.reviews(),
+    "service_incidents": ils.service_incidents(),
+    "severities": ils.severities(),
+    "severity_levels": ils.severity_levels(),
+    "status_updates": ils.status_updates(),
+}
+
+
+def assert_in_order(*times: datetime | None) -> None:
+    present = [t for t in times if t is not None]
+    assert present == sorted(present)
+
+
+class TestModule:
+    def test_all_is_sorted_and_complete(self) -> None:
+        """``__all__`` is sorted and names only what the module defines."""
+        assert ils.__all__ == sorted(set(ils.__all__))
+        assert all(hasattr(ils, name) for name in ils.__all__)
+
+    def test_documents_its_usage(self) -> None:
+        """The module docstring shows how to use the strategies, and each one has a docstring."""
+        assert ils.__doc__ is not None and "@given(" in ils.__doc__
+        undocumented = [n for n in ils.__all__ if not getattr(ils, n).__doc__]
+        assert undocumented == []
+
+
+class TestValidValues:
+    @pytest.mark.parametrize("name", sorted(VALUES))
+    @settings(max_examples=20)
+    @given(data=st.data())
+    def test_every_value_passes_its_own_validators(self, name: str, data: st.DataObject) -> None:
+        """Rebuilding any drawn value through its constructor raises nothing and changes nothing."""
+        value = data.draw(VALUES[name])
+        rebuilt = attrs.evolve(value)
+        assert attrs.asdict(rebuilt, recurse=False) == attrs.asdict(value, recurse=False)
+
+    @given(ils.identifiers())
+    def test_identifiers_are_accepted_as_identifiers(self, value: str) -> None:
+        """Every drawn identifier is 1-128 characters, not blank, without control characters."""
+        assert check_identifier("id", value) == value
+
+    @given(st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), ils.identifiers(max_size=n))))
+    def test_identifiers_respect_max_size(self, sized: tuple[int, str]) -> None:
+        """An identifier never exceeds the ``max_size`` asked for."""
+        size, value = sized
+        assert 1 <= len(value) <= size
+
+    @given(ils.texts(max_size=50), ils.texts(max_size=50, min_size=0))
+    def test_texts_are_accepted_as_free_text(self, text: str, maybe_empty: str) -> None:
+        """Drawn texts pass the free-text check, empty only when ``min_size=0``."""
+        assert check_text("body", text, max_len=50) == text
+        assert check_text("note", maybe_empty, max_len=50, min_len=0) == maybe_empty
+
+    @given(ils.aware_datetimes())
+    def test_datetimes_are_aware(self, value: datetime) -> None:
+        """Every drawn datetime carries a UTC offset."""
+        assert value.utcoffset() is not None
+
+    @given(ils.severities())
+    def test_severities_are_levels_of_the_default_scale(self, value: object) -> None:
+        """``severities()`` draws the guide's levels."""
+        assert value in DEFAULT_SCALE
+
+    @given(ils.severity_scales())
+    def test_severity_scales_are_valid_scales(self, scale: SeverityScale) -> None:
+        """A drawn scale rebuilds from its levels into an equal scale."""
+        assert SeverityScale(list(scale.levels)) == scale
+        assert 1 <= len(scale) <= 8
+
+    @given(st.sampled_from(list(Role)).flatmap(lambda r: st.tuples(st.just(r), ils.actors(r))))
+    def test_actors_have_the_role_asked_for(self, pair: tuple[Role, Any]) -> None:
+        """``actors(role)`` pins the role; engineers always have a team."""
+        role, actor = pair
+        assert actor.role is role
+        assert role is not Role.ENGINEERING or actor.team is not None
+
+    @given(ils.actors(Role.ENGINEERING, team="chat-eng"))
+    def test_actors_team_can_be_pinned(self, actor: Any) -> None:
+        """``actors(team=...)`` pins the team."""
+        assert actor.team == "chat-eng"
+
+    @given(ils.alert_signals("chat", fingerprint="chat/latency", kind="volume"))  # type: ignore[arg-type]
+    def test_alert_signals_pin_the_given_fields(self, signal: Any) -> None:
+        """``alert_signals`` keeps the product, fingerprint and kind it is given."""
+        assert (signal.product, signal.fingerprint, signal.kind) == ("chat", "chat/latency", "volume")
+
+    @pytest.mark.parametrize("event_type", list(EVENT_TYPES.values()), ids=lambda c: c.__name__)
+    @settings(max_examples=3)
+    @given(data=st.data())
+    def test_domain_events_pin_the_event_type(self, event_type: type[DomainEvent], data: Any) -> None:
+        """``domain_events(cls)`` draws events of exactly that class."""
+        assert type(data.draw(ils.domain_events(event_type))) is event_type
+
+    def test_domain_events_refuse_unregistered_classes(self) -> None:
+        """Asking for the base class (or any unregistered class) is an error."""
+        with pytest.raises(ValueError, match="not in EVENT_TYPES"):
+            find(ils.domain_events(DomainEvent), lambda _: True)
+
+
+class TestCoherentEntities:
+    @given(ils.alerts())
+    def test_alerts_are_coherent(self, alert: Alert) -> None:
+        """Last seen is never before first seen, a single sighting is one instant, and only received alerts may be ungrouped."""
+        assert alert.first_seen_at <= alert.last_seen_at
+        assert alert.count > 1 or alert.first_seen_at == alert.last_seen_at
+        assert alert.status is AlertStatus.RECEIVED or alert.incident_id is not None
+
+    @pytest.mark.parametrize("status", list(AlertStatus), ids=str)
+    @settings(max_examples=10)
+    @given(data=st.data())
+    def test_alerts_status_can_be_pinned(self, status: AlertStatus, data: Any) -> None:
+        """``alerts(status)`` draws alerts in that status."""
+        assert data.draw(ils.alerts(status)).status is status
+
+    @given(ils.customer_reports())
+    def test_reports_are_coherent(self, report: CustomerReport) -> None:
+        """Linked reports name an incident; ended reports have an end; open ones have neither."""
+        ended = report.status in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        assert (report.ended_at is not None) is ended
+        if report.ended_at is not None:
+            assert report.ended_at >= report.reported_at
+        if report.status is ReportStatus.LINKED:
+            assert report.incident_id is not None
+        if report.status in (ReportStatus.RECEIVED, ReportStatus.TROUBLESHOOTING):
+            assert report.incident_id is None
+
+    @pytest.mark.parametrize("status", list(ReportStatus), ids=str)
+    @settings(max_examples=10)
+    @given(data=st.data())
+    def test_reports_status_can_be_pinned(self, status: ReportStatus, data: Any) -> None:
+        """``customer_reports(status)`` draws reports in that status."""
+        assert data.draw(ils.customer_reports(status.value)).status is status
+
+    @pytest.mark.parametrize("status", list(IncidentStatus), ids=str)
+    @settings(max_examples=25)
+    @given(data=st.data())
+    def test_incidents_are_coherent_in_every_status(self, status: IncidentStatus, data: Any) -> None:
+        """Each status comes with the fields it implies and milestones in order."""
+        incident: ServiceIncident = data.draw(ils.service_incidents(status))
+        validated = status not in (IncidentStatus.DETECTED, IncidentStatus.DISMISSED)
+        resolved = status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
+        assert incident.status is status
+        assert (incident.severity is not None) is validated
+        assert (incident.opened_at is not None) is validated
+        assert (incident.ended_at is not None) is (status in FINAL_STATUSES - {IncidentStatus.CLOSED})
+        assert (incident.closed_at is not None) is (status is IncidentStatus.CLOSED)
+        assert (incident.review is not None) is (status is IncidentStatus.CLOSED)
+        assert (incident.dismissal_reason is not None) is (status is IncidentStatus.DISMISSED)
+        assert (incident.merged_into is not None) is (status is IncidentStatus.MERGED)
+        assert incident.merged_into != incident.id
+        assert (incident.resolution is not None) is (incident.resolved_at is not None)
+        if resolved:
+            assert incident.resolved_at is not None
+        if status is IncidentStatus.IDENTIFIED:
+            assert incident.identified_at is not None
+        if status is IncidentStatus.MONITORING:
+            assert incident.monitoring_at is not None
+        if status in OPEN_STATUSES:
+            assert (incident.resolved_at is not None) is (incident.reopen_count > 0)
+        assert_in_order(
+            incident.detected_at,
+            incident.opened_at,
+            incident.identified_at,
+            incident.monitoring_at,
+            incident.resolved_at,
+            incident.closed_at,
+            incident.ended_at,
+        )
+        assert_in_order(incident.detected_at, incident.acknowledged_at)
+        assert_in_order(incident.opened_at, incident.last_public_update_at, incident.last_update_at)
+        assert (incident.last_public_update is None) is (incident.last_public_update_at is None)
+        assert incident.last_public_update_at is None or incident.last_update_at is not None
+
+    @given(ils.status_updates())
+    def test_status_updates_announce_an_open_phase_or_the_resolution(self, update: Any) -> None:
+        """A drawn update announces investigating, identified, monitoring or resolved."""
+        assert update.status in OPEN_STATUSES | {IncidentStatus.RESOLVED}
+
+    @given(ils.handoffs())
+    def test_handoffs_pass_between_two_teams(self, handoff: Any) -> None:
+        """A drawn hand-off always changes the owner team."""
+        assert handoff.from_team != handoff.to_team
+
+
+class TestInvalidInputs:
+    @given(ils.invalid_inputs())
+    def test_every_case_raises_invalid_input_naming_the_field(self, case: InvalidCase) -> None:
+        """Each invalid case raises ``InvalidInput`` whose ``field`` is the expected one, named in the message."""
+        factory, kwargs, field = case
+        with pytest.raises(InvalidInput) as info:
+            factory(**kwargs)
+        assert info.value.field == field
+        assert field in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("what", "factory", "field", "predicate"),
+        [
+            ("oversized fingerprint", "AlertSignal", "fingerprint", lambda v: len(v) > 255),
+            ("empty fingerprint", "AlertSignal", "fingerprint", lambda v: v == ""),
+            ("oversized alert summary", "AlertSignal", "summary", lambda v: len(v) > 1024),
+            ("oversized report summary", "CustomerReport", "summary", lambda v: len(v) > 10_000),
+            ("oversized identifier", "CustomerReport", "ticket_id", lambda v: len(v) > 128),
+            ("control character", "AlertSignal", "product", lambda v: "\x00" <= min(v) < " "),
+            ("naive datetime", "AlertSignal", "observed_at", lambda v: v.tzinfo is None),
+            ("unknown enum value", "CustomerReport", "symptom", lambda v: v == "unknown"),
+            ("non-string label", "AlertSignal", "labels", lambda v: isinstance(v, dict) and 1 in v),
+            ("more than 64 labels", "AlertSignal", "labels", lambda v: len(v) > 64),
+            ("no levels", "SeverityScale", "levels", lambda v: len(v) == 0),
+            ("duplicate names", "SeverityScale", "levels", lambda v: len({s.name for s in v}) < len(v)),
+            ("negative interval", "Severity", "first_update", lambda v: v.total_seconds() < 0),
+        ],
+        ids=lambda v: v if isinstance(v, str) else "",
+    )
+    def test_covers_each_kind_of_invalid_input(
+        self, what: str, factory: str, field: str, predicate: Any
+    ) -> None:
+        """The cases include every kind of invalid input the strategy promises."""
+
+        def matches(case: InvalidCase) -> bool:
+            made_by, kwargs, expected = case
+            return made_by.__name__ == factory and expected == field and _holds(predicate, kwargs[field])
+
+        found = find(ils.invalid_inputs(), matches, settings=settings(max_examples=3_000, database=None))
+        assert found[2] == field, what
+
+
+def _holds(predicate: Any, value: Any) -> bool:
+    try:
+        return bool(predicate(value))
+    except (TypeError, ValueError, AttributeError):
+        return False
