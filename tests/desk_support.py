@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,16 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.notifications import Notification, Topic
+from incident_lifecycle.notifications import DEFAULT_TEMPLATES, Notification, Templates, Topic
 from incident_lifecycle.ports import Store
 from incident_lifecycle.testing import FakeClock
 
 __all__ = [
     "ENG_CHAT",
+    "FaultPlan",
+    "FaultyTemplates",
+    "InjectedFault",
+    "ObservedStore",
     "ENG_GUIDE",
     "ENG_SUPPORT",
     "ENG_TALK",
@@ -299,3 +304,99 @@ def snapshot(desk: IncidentDesk, tickets: tuple[str, ...] = ()) -> Snapshot:
             outbox=(stats.pending, stats.delivered, stats.dead),
             next_due_at=tx.next_due_at(),
         )
+
+
+# -- fault injection -----------------------------------------------------------
+
+
+class InjectedFault(RuntimeError):
+    """The failure a :class:`FaultPlan` raises at its chosen call."""
+
+
+@attrs.define(eq=False)
+class FaultPlan:
+    """Counts named calls and raises :class:`InjectedFault` at the ``at``-th call of ``point``.
+
+    A plan fires once, then disarms itself; ``fired`` tells whether it did.
+    """
+
+    point: str | None = None
+    at: int = 1
+    calls: dict[str, int] = attrs.field(factory=dict)
+    fired: bool = False
+
+    def arm(self, point: str | None, at: int = 1) -> None:
+        """Raise at the ``at``-th call of ``point`` from now on (``None``: never)."""
+        self.point, self.at, self.fired = point, at, False
+        self.calls.clear()
+
+    def disarm(self) -> None:
+        """Never raise (calls are still counted)."""
+        self.point = None
+
+    def hit(self, name: str) -> None:
+        """Count a call of ``name``; raise if it is the planned one."""
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if name == self.point and self.calls[name] == self.at:
+            self.point, self.fired = None, True
+            raise InjectedFault(f"injected failure at call {self.at} of {name}")
+
+
+class _ObservedTransaction:
+    """Delegates to a real transaction; each method call is reported to the plan after it ran."""
+
+    def __init__(self, inner: Any, plan: FaultPlan) -> None:
+        self._inner = inner
+        self._plan = plan
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            self._plan.hit(name)  # after the real call: its change must be rolled back
+            return result
+
+        return call
+
+
+class ObservedStore:
+    """A store (the ``Store`` port) wrapping another: counts transactions, may fail on plan."""
+
+    def __init__(self, inner: Store, plan: FaultPlan | None = None) -> None:
+        self.inner = inner
+        self.plan = plan if plan is not None else FaultPlan()
+        self.transactions = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Begin a unit of work on the inner store, observed."""
+        self.transactions += 1
+        with self.inner.transaction() as tx:
+            yield _ObservedTransaction(tx, self.plan)
+
+
+def _raw_catalogue() -> dict[str, dict[Topic, tuple[str, str]]]:
+    return {
+        locale: {topic: (subject.source, body.source) for topic, (subject, body) in m.items()}
+        for locale, m in DEFAULT_TEMPLATES.catalogue.items()
+    }
+
+
+@attrs.frozen
+class FaultyTemplates(Templates):
+    """The shipped templates, whose ``render`` reports to a plan (and so may fail)."""
+
+    plan: FaultPlan = attrs.field(kw_only=True, eq=False)
+
+    @classmethod
+    def shipped(cls, plan: FaultPlan) -> FaultyTemplates:
+        """The shipped catalogue, observed by ``plan``."""
+        return cls(_raw_catalogue(), plan=plan)
+
+    def render(self, topic: Topic, locale: str, values: Mapping[str, object]) -> tuple[str, str]:
+        """Report the call to the plan, then render as usual."""
+        self.plan.hit("render")
+        return super().render(topic, locale, values)

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from incident_lifecycle.domain import (
@@ -222,46 +222,17 @@ class TestCoherentEntities:
         assert handoff.from_team != handoff.to_team
 
 
-class TestInvalidInputs:
-    @given(ils.invalid_inputs())
-    def test_every_case_raises_invalid_input_naming_the_field(self, case: InvalidCase) -> None:
-        """Each invalid case raises ``InvalidInput`` whose ``field`` is the expected one, named in the message."""
-        factory, kwargs, field = case
-        with pytest.raises(InvalidInput) as info:
-            factory(**kwargs)
-        assert info.value.field == field
-        assert field in str(info.value)
+LIMITS = {
+    ("AlertSignal", "fingerprint"): 255,
+    ("AlertSignal", "summary"): 1_024,
+    ("CustomerReport", "summary"): 10_000,
+    ("CustomerReport", "locale"): 35,
+    ("ServiceIncident", "title"): 200,
+    ("Severity", "name"): 32,
+}
+"""Length limits other than the identifiers' 128 characters."""
 
-    @pytest.mark.parametrize(
-        ("what", "factory", "field", "predicate"),
-        [
-            ("oversized fingerprint", "AlertSignal", "fingerprint", lambda v: len(v) > 255),
-            ("empty fingerprint", "AlertSignal", "fingerprint", lambda v: v == ""),
-            ("oversized alert summary", "AlertSignal", "summary", lambda v: len(v) > 1024),
-            ("oversized report summary", "CustomerReport", "summary", lambda v: len(v) > 10_000),
-            ("oversized identifier", "CustomerReport", "ticket_id", lambda v: len(v) > 128),
-            ("control character", "AlertSignal", "product", lambda v: "\x00" <= min(v) < " "),
-            ("naive datetime", "AlertSignal", "observed_at", lambda v: v.tzinfo is None),
-            ("unknown enum value", "CustomerReport", "symptom", lambda v: v == "unknown"),
-            ("non-string label", "AlertSignal", "labels", lambda v: isinstance(v, dict) and 1 in v),
-            ("more than 64 labels", "AlertSignal", "labels", lambda v: len(v) > 64),
-            ("no levels", "SeverityScale", "levels", lambda v: len(v) == 0),
-            ("duplicate names", "SeverityScale", "levels", lambda v: len({s.name for s in v}) < len(v)),
-            ("negative interval", "Severity", "first_update", lambda v: v.total_seconds() < 0),
-        ],
-        ids=lambda v: v if isinstance(v, str) else "",
-    )
-    def test_covers_each_kind_of_invalid_input(
-        self, what: str, factory: str, field: str, predicate: Any
-    ) -> None:
-        """The cases include every kind of invalid input the strategy promises."""
-
-        def matches(case: InvalidCase) -> bool:
-            made_by, kwargs, expected = case
-            return made_by.__name__ == factory and expected == field and _holds(predicate, kwargs[field])
-
-        found = find(ils.invalid_inputs(), matches, settings=settings(max_examples=3_000, database=None))
-        assert found[2] == field, what
+QUICK_FIND = settings(max_examples=2_000, phases=[Phase.generate], database=None)
 
 
 def _holds(predicate: Any, value: Any) -> bool:
@@ -269,3 +240,85 @@ def _holds(predicate: Any, value: Any) -> bool:
         return bool(predicate(value))
     except (TypeError, ValueError, AttributeError):
         return False
+
+
+class TestInvalidInputs:
+    @given(ils.invalid_inputs())
+    def test_every_case_raises_invalid_input_naming_the_field(self, case: InvalidCase) -> None:
+        """Each case raises ``InvalidInput`` whose ``field`` is the expected one, named in the message."""
+        factory, kwargs, field = case
+        with pytest.raises(InvalidInput) as info:
+            factory(**kwargs)
+        assert info.value.field == field
+        assert field in str(info.value)
+
+    @pytest.mark.parametrize("kind", ils.INVALID_KINDS)
+    @settings(max_examples=20)
+    @given(data=st.data())
+    def test_each_kind_raises_naming_the_field(self, kind: str, data: Any) -> None:
+        """The cases of every kind raise ``InvalidInput`` naming the spoiled field."""
+        factory, kwargs, field = data.draw(ils.invalid_inputs(kind))
+        with pytest.raises(InvalidInput) as info:
+            factory(**kwargs)
+        assert info.value.field == field
+        assert str(info.value).startswith(f"{field}: ")
+
+    @given(ils.invalid_inputs("oversized"))
+    def test_oversized_strings_exceed_their_limit(self, case: InvalidCase) -> None:
+        """Oversized strings are longer than the field's limit (128 for identifiers)."""
+        factory, kwargs, field = case
+        assert len(kwargs[field]) > LIMITS.get((factory.__name__, field), 128)
+
+    @given(ils.invalid_inputs("blank", "naive_datetimes", "control_characters"))
+    def test_string_and_datetime_cases_spoil_as_promised(self, case: InvalidCase) -> None:
+        """Blank cases are whitespace, naive cases lack a zone, control cases hold a control character."""
+        _, kwargs, field = case
+        value = kwargs[field]
+        if isinstance(value, datetime):
+            assert value.tzinfo is None
+        elif value.strip():
+            assert any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+
+    def test_unknown_kinds_are_refused(self) -> None:
+        """Asking for a kind that does not exist names the known ones."""
+        with pytest.raises(ValueError, match="unknown kinds \\['typo'\\]; choose from blank"):
+            ils.invalid_inputs("typo")
+
+    @pytest.mark.parametrize(
+        ("kind", "factory", "field", "predicate"),
+        [
+            ("oversized", "AlertSignal", "fingerprint", lambda v: len(v) > 255),
+            ("blank", "AlertSignal", "fingerprint", lambda v: v == ""),
+            ("oversized", "AlertSignal", "summary", lambda v: len(v) > 1024),
+            ("oversized", "CustomerReport", "summary", lambda v: len(v) > 10_000),
+            ("oversized", "CustomerReport", "ticket_id", lambda v: len(v) > 128),
+            ("control_characters", "CustomerReport", "locale", lambda v: v.endswith("\n")),
+            ("naive_datetimes", "AlertSignal", "observed_at", lambda v: v.tzinfo is None),
+            ("unknown_enum_values", "AlertSignal", "kind", lambda v: v in ("LATENCY", "unknown")),
+            ("bad_labels", "AlertSignal", "labels", lambda v: any(type(x) is int for x in v)),
+            ("bad_labels", "AlertSignal", "labels", lambda v: len(v) > 64),
+            ("bad_severity_scales", "SeverityScale", "levels", lambda v: len(v) == 0),
+            (
+                "bad_severity_scales",
+                "SeverityScale",
+                "levels",
+                lambda v: len({s.name for s in v}) < len(v),
+            ),
+            ("bad_severity_scales", "Severity", "first_update", lambda v: v.days < 0),
+        ],
+        ids=lambda v: v if isinstance(v, str) else "",
+    )
+    def test_covers_each_promised_case(
+        self, kind: str, factory: str, field: str, predicate: Any
+    ) -> None:
+        """The cases include each kind of invalid input the strategy's docstring promises."""
+
+        def matches(case: InvalidCase) -> bool:
+            made_by, kwargs, expected = case
+            return (
+                made_by.__name__ == factory
+                and expected == field
+                and _holds(predicate, kwargs[field])
+            )
+
+        assert find(ils.invalid_inputs(kind), matches, settings=QUICK_FIND)[2] == field

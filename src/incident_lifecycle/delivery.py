@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -57,19 +57,25 @@ class RetryPolicy:
 
     def delay(self, attempts: int, rng: random.Random) -> timedelta:
         """How long to wait after the ``attempts``-th failed attempt."""
-        exponent = min(max(attempts - 1, 0), 32)
-        ceiling = min(self.cap, self.base * (1 << exponent))
+        ceiling = self._ceiling(attempts)
         if not self.jitter or ceiling <= self.base:
             return ceiling
         half = ceiling / 2
         return max(self.base, half + half * rng.random())
+
+    def _ceiling(self, attempts: int) -> timedelta:
+        """``min(cap, base * 2**(attempts-1))``, without overflowing ``timedelta``."""
+        factor = 1 << min(max(attempts - 1, 0), 32)
+        if self.base and self.cap // self.base < factor:
+            return self.cap
+        return self.base * factor
 
     @property
     def horizon(self) -> timedelta:
         """The longest a notification can stay pending before it is dead-lettered."""
         total = timedelta(0)
         for attempt in range(1, self.max_attempts):
-            total += min(self.cap, self.base * (1 << min(attempt - 1, 32))) + self.lease
+            total += self._ceiling(attempt) + self.lease
         return total + self.lease
 
 
@@ -149,6 +155,10 @@ class Relay:
             answered = self.notifier.send(batch)
         except Exception as exc:  # the outcome is unknown: every one will be re-sent
             return {}, one_line(f"notifier raised {type(exc).__name__}: {exc}")
+        if not isinstance(answered, Iterable):  # e.g. a send() that forgot to return
+            return {}, one_line(
+                str(DeliveryError(f"notifier answered {type(answered).__name__}, not results"))
+            )
         results: dict[str, DeliveryResult] = {}
         expected = {entry.key for entry in claimed}
         for result in answered:

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from .delivery import DeliveryReport, Relay, RetryPolicy
-from .domain._checks import check_aware, check_identifier, check_int, check_text
+from .desk_reports import ReportCommands
+from .domain._checks import check_aware, check_enum, check_identifier, check_int, check_text
 from .domain.actors import Action, Actor, Role, check_permitted
 from .domain.alerts import Alert, AlertSignal, AlertStatus
 from .domain.errors import ConcurrencyConflict, InvalidInput, InvalidTransition
@@ -61,6 +62,7 @@ from .lifecycle import (
 from .metrics import Metrics, compute_metrics
 from .notifications import DEFAULT_TEMPLATES, Notification, Templates, Topic
 from .ports import Clock, Notifier, OutboxEntry, OutboxStats, Store, StoreTransaction, SystemClock
+from .triage import DefaultTriagePolicy, TriagePolicy
 
 __all__ = ["MONITORING_ACTOR", "ClearReceipt", "IncidentDesk"]
 
@@ -110,7 +112,7 @@ def _to_ownership(value: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-class IncidentDesk:
+class IncidentDesk(ReportCommands):
     """The incident workflow over a store, a notifier and a clock.
 
     Args:
@@ -124,6 +126,8 @@ class IncidentDesk:
         reopen_window: how long after resolution an incident may be reopened.
         templates: the message templates.
         max_conflict_retries: how often a command is retried after a conflict.
+        policy: the triage policy (``DefaultTriagePolicy`` by default).
+        seed: seeds the delivery jitter, for reproducible runs.
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class IncidentDesk:
         reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
         templates: Templates = DEFAULT_TEMPLATES,
         max_conflict_retries: int = 5,
+        policy: TriagePolicy | None = None,
         seed: int | None = None,
     ) -> None:
         if not isinstance(scale, SeverityScale):
@@ -158,6 +163,9 @@ class IncidentDesk:
         self.messenger = Messenger(templates)
         self.max_conflict_retries = check_int("max_conflict_retries", max_conflict_retries)
         self.relay = Relay(store, notifier, self.clock, self.retry, seed=seed)
+        self.policy: TriagePolicy = policy if policy is not None else DefaultTriagePolicy()
+        if not isinstance(self.policy, TriagePolicy):
+            raise InvalidInput("policy", "must implement TriagePolicy (lookback and assess)")
 
     # -- plumbing ---------------------------------------------------------
     def _now(self) -> datetime:
@@ -528,9 +536,7 @@ class IncidentDesk:
         """
         actor = _check_actor(by)
         check_text("body", body, max_len=10_000)
-        seen = Visibility(visibility) if isinstance(visibility, str) else visibility
-        if not isinstance(seen, Visibility):
-            raise InvalidInput("visibility", "must be public or internal")
+        seen = check_enum("visibility", Visibility, visibility)
         phase = None
         if status is not None:
             try:
@@ -752,6 +758,10 @@ class IncidentDesk:
             for alert in alerts:
                 alert.incident_id = target.id
             tx.save_alerts(alerts)
+            reports = list(tx.reports_linked_to(source.id))
+            for report in reports:
+                report.incident_id = target.id
+            tx.save_reports(reports)
             moved = tx.move_links(source.id, target.id)
             extra = tuple(p for p in source.products if p not in target.products)
             if extra:

@@ -134,6 +134,7 @@ class _Batch:
             owner_team=team,
             detected_at=self.now,
             group_key=key,
+            signal_kinds=(signal.kind,),
         )
         self.groups[key] = incident
         self.new_incidents[incident.id] = incident
@@ -179,6 +180,8 @@ class _Batch:
                     fingerprint=alert.fingerprint,
                 )
             )
+            if signal.kind not in incident.signal_kinds:
+                incident.signal_kinds = (*incident.signal_kinds, signal.kind)
             if incident.status is IncidentStatus.DETECTED:
                 outcome = AlertOutcome.JOINED_POTENTIAL
             else:

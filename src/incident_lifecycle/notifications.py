@@ -59,6 +59,7 @@ class Topic(enum.StrEnum):
     STATUS_UPDATE = "status_update"
     RESOLUTION = "resolution"
     REPORT_TRANSFERRED = "report_transferred"
+    INCIDENT_DECLARED = "incident_declared"
 
 
 CUSTOMER_TOPICS = frozenset({Topic.TICKET_LINKED, Topic.STATUS_UPDATE, Topic.RESOLUTION})
@@ -243,6 +244,11 @@ _EN: dict[Topic, tuple[str, str]] = {
     Topic.REPORT_TRANSFERRED: (
         "Customer report {ticket_id} transferred to {to_team}",
         "Support transferred ticket {ticket_id} ({product}) to {to_team}: {reason}",
+    ),
+    Topic.INCIDENT_DECLARED: (
+        "Incident {incident_id} declared on {product} ({severity})",
+        "{by} declared incident {incident_id} ({title}) at {severity}, owned by your team. "
+        "First report: {summary}",
     ),
 }
 

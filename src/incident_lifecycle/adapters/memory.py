@@ -154,7 +154,8 @@ class _Transaction:
     def new_id(self, prefix: str) -> str:
         self._check()
         number = self._t.counters.get(prefix, 0) + 1
-        self._put(self._t.counters, prefix, number)
+        # Like a database sequence, not rolled back: an id handed out is never reused.
+        self._t.counters[prefix] = number
         return f"{prefix}-{number}"
 
     # -- alerts -----------------------------------------------------------
@@ -626,5 +627,7 @@ class _Transaction:
         self._check()
         heap = self._t.heap
         while heap and not self._is_live_head(heap[0][0], heap[0][2]):
-            heapq.heappop(heap)  # stale; dropping it loses nothing
+            # Stale now, but a rollback may make it live again: restore it then.
+            item = heapq.heappop(heap)
+            self._undo.append(lambda item=item: heapq.heappush(heap, item))  # type: ignore[misc]
         return heap[0][0] if heap else None

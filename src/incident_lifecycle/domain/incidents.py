@@ -20,7 +20,9 @@ from ._checks import (
     text,
 )
 from .actors import Actor
+from .alerts import AlertKind
 from .errors import InvalidInput
+from .reports import Symptom
 from .severity import Severity
 
 __all__ = [
@@ -99,6 +101,19 @@ def _check_products(_inst: object, _attribute: object, value: tuple[str, ...]) -
         check_identifier("products", product)
     if len(set(value)) != len(value):
         raise InvalidInput("products", "lists a product twice")
+
+
+def _to_kinds(value: Sequence[AlertKind | str]) -> tuple[AlertKind, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence | frozenset | set):
+        raise InvalidInput("signal_kinds", "must be a sequence of alert kinds")
+    kinds = {check_enum("signal_kinds", AlertKind, kind) for kind in value}
+    return tuple(sorted(kinds))
+
+
+def _to_symptoms(value: Sequence[Symptom | str]) -> tuple[Symptom, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence | frozenset | set):
+        raise InvalidInput("reported_symptoms", "must be a sequence of symptoms")
+    return tuple(sorted({check_enum("reported_symptoms", Symptom, v) for v in value}))
 
 
 def _check_severity(
@@ -189,6 +204,10 @@ class ServiceIncident:
     region: str | None = attrs.field(default=None, validator=optional(identifier()))
     group_key: str | None = attrs.field(default=None, validator=optional(text(1_000)))
     """The grouping key new alerts are matched on (see ``GroupingPolicy``)."""
+    signal_kinds: tuple[AlertKind, ...] = attrs.field(default=(), converter=_to_kinds)
+    """The kinds of the alerts grouped into the incident (triage compares symptoms with them)."""
+    reported_symptoms: tuple[Symptom, ...] = attrs.field(default=(), converter=_to_symptoms)
+    """The symptoms of the customer reports linked to the incident."""
     severity: Severity | None = attrs.field(default=None, validator=_check_severity)
     status: IncidentStatus = attrs.field(
         default=IncidentStatus.DETECTED, converter=_to_incident_status

@@ -61,6 +61,7 @@ from ..domain.reports import (
 from ..domain.severity import DEFAULT_SCALE, Severity, SeverityScale
 
 __all__ = [
+    "INVALID_KINDS",
     "InvalidCase",
     "actors",
     "alert_signals",
@@ -504,6 +505,19 @@ def domain_events(draw: st.DrawFn, event_type: type[DomainEvent] | None = None) 
 
 # --- invalid inputs -----------------------------------------------------------------------
 
+INVALID_KINDS = (
+    "blank",
+    "bad_labels",
+    "bad_severity_scales",
+    "control_characters",
+    "naive_datetimes",
+    "out_of_range",
+    "oversized",
+    "unknown_enum_values",
+    "wrong_types",
+)
+"""The kinds of invalid input :func:`invalid_inputs` draws, each one selectable."""
+
 
 def _case(
     valid: st.SearchStrategy[Any], field: str, bad: st.SearchStrategy[Any]
@@ -544,21 +558,8 @@ _CONTROL_IN_TEXT = st.sampled_from([c for c in _CONTROL_CHARS if c not in "\t\n\
 """Control characters that free text refuses (all but tab and line breaks)."""
 
 
-def _bad_identifiers(max_size: int = IDENTIFIER_MAX) -> st.SearchStrategy[Any]:
-    return (
-        _BLANK
-        | _oversized(max_size)
-        | _with(_CONTROL, identifiers(max_size=32))
-        | st.integers()
-        | st.none()
-    )
-
-
-def _bad_texts(max_size: int) -> st.SearchStrategy[Any]:
-    return _BLANK | _oversized(max_size) | _with(_CONTROL_IN_TEXT, texts(max_size=32))
-
-
 def _not_member(enum_type: type[enum.Enum]) -> st.SearchStrategy[object]:
+    """Values no member of ``enum_type`` has: names in capitals, other words, numbers."""
     values = {str(member.value) for member in enum_type}
     names = [member.name for member in enum_type if member.name not in values]
     return (
@@ -573,94 +574,140 @@ def _naive() -> st.SearchStrategy[datetime]:
     return st.datetimes(min_value=_EARLIEST, max_value=_LATEST)
 
 
-def _bad_labels() -> st.SearchStrategy[object]:
-    too_many = st.integers(MAX_LABELS + 1, MAX_LABELS + 40).map(
+def _too_many_labels() -> st.SearchStrategy[dict[str, str]]:
+    return st.integers(MAX_LABELS + 1, MAX_LABELS + 40).map(
         lambda n: {f"label-{i}": "value" for i in range(n)}
     )
-    wrong_types = (
+
+
+def _wrong_labels() -> st.SearchStrategy[object]:
+    """Labels with a non-string key or value, a blank key, or no mapping at all."""
+    return (
         st.dictionaries(identifiers(max_size=16), st.integers() | st.none(), min_size=1)
         | st.dictionaries(st.integers(), identifiers(max_size=16), min_size=1)
         | st.lists(identifiers(max_size=16), max_size=3)
+        | st.just({"": "blank key"})
     )
-    return too_many | wrong_types | st.just({"": "blank key"})
 
 
 @st.composite
-def _duplicate_level_scale(draw: st.DrawFn) -> InvalidCase:
+def _duplicate_levels(draw: st.DrawFn) -> InvalidCase:
     """A scale listing one name twice (or one rank twice)."""
     scale = draw(severity_scales(max_levels=4))
     level = draw(st.sampled_from(scale.levels))
-    free_rank = max(lv.rank for lv in scale.levels) + 1
-    twin = attrs.evolve(level, rank=free_rank)
+    twin = attrs.evolve(level, rank=max(lv.rank for lv in scale.levels) + 1)
     if draw(st.booleans()):
         twin = attrs.evolve(level, name=f"{level.name[:30]}+")
-    levels = [*scale.levels, twin]
-    return SeverityScale, {"levels": draw(st.permutations(levels))}, "levels"
+    levels = draw(st.permutations([*scale.levels, twin]))
+    return SeverityScale, {"levels": levels}, "levels"
 
 
-def _severity_cases() -> st.SearchStrategy[InvalidCase]:
-    negative = st.timedeltas(max_value=-timedelta(microseconds=1), min_value=-timedelta(days=9))
-    empty: st.SearchStrategy[InvalidCase] = st.sampled_from([(), []]).map(
-        lambda e: (SeverityScale, {"levels": e}, "levels")
-    )
-    return (
-        empty
-        | _duplicate_level_scale()
-        | _case(severity_levels(), "first_update", negative)
-        | _case(severity_levels(), "update_interval", negative | st.just(timedelta(0)))
-        | _case(severity_levels(), "rank", st.integers(max_value=-1) | st.booleans())
-        | _case(severity_levels(), "name", _bad_identifiers(32))
-    )
+def _scale_cases() -> list[st.SearchStrategy[InvalidCase]]:
+    negative = st.timedeltas(min_value=-timedelta(days=9), max_value=-timedelta(microseconds=1))
+    not_levels: st.SearchStrategy[object] = st.sampled_from([(), [], "SEV1", ("SEV1",), None])
+    return [
+        st.builds(lambda e: (SeverityScale, {"levels": e}, "levels"), not_levels),
+        _duplicate_levels(),
+        _case(severity_levels(), "first_update", negative),
+        _case(severity_levels(), "update_interval", negative | st.just(timedelta(0))),
+    ]
 
 
-def _input_cases() -> st.SearchStrategy[InvalidCase]:
-    signal, report = alert_signals(), customer_reports()
-    return st.one_of(
-        _case(signal, "fingerprint", _bad_identifiers(FINGERPRINT_MAX)),
-        _case(signal, "summary", _bad_texts(SUMMARY_MAX)),
-        _case(signal, "product", _bad_identifiers()),
-        _case(signal, "observed_at", _naive()),
-        _case(signal, "kind", _not_member(AlertKind)),
-        _case(signal, "labels", _bad_labels()),
-        _case(report, "summary", _bad_texts(REPORT_SUMMARY_MAX)),
-        _case(report, "ticket_id", _bad_identifiers()),
-        _case(report, "reported_at", _naive()),
-        _case(report, "symptom", _not_member(Symptom)),
-        _case(report, "channel", _not_member(Channel)),
-        _case(report, "locale", _bad_identifiers(35) | st.just("en\n")),
-        _case(actors(), "name", _bad_identifiers()),
-        _case(actors(), "role", _not_member(Role)),
-    )
+def _invalid_table() -> dict[str, list[st.SearchStrategy[InvalidCase]]]:
+    """Every invalid case, by kind: each spoils one field of otherwise valid arguments."""
+    signal, report, actor, alert = alert_signals(), customer_reports(), actors(), alerts()
+    incident, update, handoff = service_incidents(), status_updates(), handoffs()
+    level = severity_levels()
+    names = [
+        (signal, "product"),
+        (report, "ticket_id"),
+        (actor, "name"),
+        (incident, "id"),
+        (update, "incident_id"),
+        (handoff, "to_team"),
+    ]
+    prose = [(signal, "summary"), (report, "summary"), (incident, "title")]
+    control_name = _with(_CONTROL, identifiers(max_size=32))
+    locales = st.sampled_from(_LOCALES)
+    enums = [
+        (signal, "kind", AlertKind),
+        (report, "symptom", Symptom),
+        (report, "channel", Channel),
+        (actor, "role", Role),
+        (alert, "status", AlertStatus),
+        (incident, "status", IncidentStatus),
+        (update, "visibility", Visibility),
+    ]
+    moments = [
+        (signal, "observed_at"),
+        (report, "reported_at"),
+        (incident, "detected_at"),
+        (update, "posted_at"),
+        (handoff, "at"),
+        (domain_events(), "at"),
+    ]
+    return {
+        "blank": [_case(v, f, _BLANK) for v, f in [(signal, "fingerprint"), *names, *prose]],
+        "oversized": [
+            _case(signal, "fingerprint", _oversized(FINGERPRINT_MAX)),
+            _case(signal, "summary", _oversized(SUMMARY_MAX)),
+            _case(report, "summary", _oversized(REPORT_SUMMARY_MAX)),
+            _case(incident, "title", _oversized(TITLE_MAX)),
+            _case(level, "name", _oversized(32)),
+            _case(report, "locale", _oversized(35)),
+            *(_case(v, f, _oversized(IDENTIFIER_MAX)) for v, f in names),
+        ],
+        "control_characters": [
+            _case(signal, "fingerprint", control_name),
+            _case(report, "locale", _with(_CONTROL, locales) | locales.map(lambda t: f"{t}\n")),
+            *(_case(v, f, control_name) for v, f in names),
+            *(_case(v, f, _with(_CONTROL_IN_TEXT, texts(max_size=32))) for v, f in prose),
+        ],
+        "naive_datetimes": [_case(v, f, _naive()) for v, f in moments],
+        "unknown_enum_values": [_case(v, f, _not_member(e)) for v, f, e in enums],
+        "bad_labels": [
+            _case(v, "labels", bad)
+            for v in (signal, alert)
+            for bad in (_too_many_labels(), _wrong_labels())
+        ],
+        "bad_severity_scales": _scale_cases(),
+        "wrong_types": [
+            *(_case(v, f, st.integers() | st.none() | st.just(b"id")) for v, f in names),
+            _case(incident, "products", st.just("chat")),
+            _case(incident, "severity", st.sampled_from(["SEV1", 1])),
+            _case(update, "author", identifiers(max_size=16)),
+            _case(remediation_items(), "due", aware_datetimes() | st.just("2026-01-01")),
+            _case(level, "rank", st.booleans()),
+        ],
+        "out_of_range": [
+            _case(alert, "count", st.integers(max_value=0)),
+            _case(report, "version", st.integers(max_value=-1)),
+            _case(incident, "reopen_count", st.integers(max_value=-1)),
+            _case(incident, "products", st.sampled_from([(), ["chat", "chat"]])),
+            _case(level, "rank", st.integers(max_value=-1)),
+        ],
+    }
 
 
-def _entity_cases() -> st.SearchStrategy[InvalidCase]:
-    incident, alert = service_incidents(), alerts()
-    return st.one_of(
-        _case(alert, "status", _not_member(AlertStatus)),
-        _case(alert, "labels", _bad_labels()),
-        _case(alert, "count", st.integers(max_value=0)),
-        _case(incident, "id", _bad_identifiers()),
-        _case(incident, "title", _bad_texts(TITLE_MAX)),
-        _case(incident, "products", st.sampled_from([(), [], "chat", ["chat", "chat"]])),
-        _case(incident, "detected_at", _naive()),
-        _case(incident, "status", _not_member(IncidentStatus)),
-        _case(status_updates(), "visibility", _not_member(Visibility)),
-        _case(status_updates(), "posted_at", _naive()),
-        _case(handoffs(), "at", _naive()),
-        _case(remediation_items(), "due", aware_datetimes() | st.just("2026-01-01")),
-        _case(domain_events(), "at", _naive()),
-    )
+_INVALID: dict[str, list[st.SearchStrategy[InvalidCase]]] = {}
 
 
-def invalid_inputs() -> st.SearchStrategy[InvalidCase]:
+def invalid_inputs(*kinds: str) -> st.SearchStrategy[InvalidCase]:
     """Cases ``(factory, kwargs, field)`` where ``factory(**kwargs)`` raises ``InvalidInput``.
 
     Each case spoils exactly one field of otherwise valid arguments, so the
-    error's ``field`` is the expected one. Covered: blank, oversized and
-    control-character strings (fingerprints of 1-255 characters, alert
-    summaries up to 1,024, report summaries up to 10,000, identifiers up to
-    128), naive datetimes, unknown enum values, non-string labels, more than
-    64 labels, and invalid severity levels and scales (no levels, duplicate
-    names or ranks, negative intervals).
+    error's ``field`` is the expected one. ``kinds`` (any of
+    :data:`INVALID_KINDS`; all of them by default) selects what is spoiled:
+    blank, oversized or control-character strings (fingerprints of 1-255
+    characters, alert summaries up to 1,024, report summaries up to 10,000,
+    identifiers up to 128), naive datetimes, unknown enum values, bad labels
+    (non-string, more than 64), bad severity scales (no levels, duplicate names
+    or ranks, negative intervals), wrong types and out-of-range numbers.
     """
-    return _input_cases() | _entity_cases() | _severity_cases()
+    if not _INVALID:
+        _INVALID.update(_invalid_table())
+    unknown = sorted(set(kinds) - set(_INVALID))
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown}; choose from {', '.join(INVALID_KINDS)}")
+    chosen = kinds or INVALID_KINDS
+    return st.one_of([case for kind in chosen for case in _INVALID[kind]])
