@@ -13,10 +13,11 @@ to call once per hypothesis example), ``store``, ``clock``, ``notifier`` and
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "STORE_FACTORIES",
     "SUPPORT_AGENT",
     "Snapshot",
+    "canonical",
     "clock",
     "delivered_topics",
     "desk",
@@ -298,12 +300,32 @@ def snapshot(desk: IncidentDesk, tickets: tuple[str, ...] = ()) -> Snapshot:
             timelines=tuple((i, tuple(tx.timeline(i))) for i in ids),
             updates=tuple((i, tuple(tx.updates(i))) for i in ids),
             links=tuple((i, tuple(tx.linked_tickets(i))) for i in ids),
-            reports=tuple(
-                _fields(r) for r in (tx.report(t) for t in tickets) if r is not None
-            ),
+            reports=tuple(_fields(r) for r in (tx.report(t) for t in tickets) if r is not None),
             outbox=(stats.pending, stats.delivered, stats.dead),
             next_due_at=tx.next_due_at(),
         )
+
+
+_ID = re.compile(r"\b(INC|ALR|UPD)-(\d+)(?!\d)")
+
+
+def canonical(value: object) -> str:
+    """``repr(value)`` with each store-made id replaced by its rank among the ids of its kind.
+
+    Ids come from sequences that, like a database's, are not rolled back: a
+    failed command may leave a gap. Two stores that hold the same things in
+    the same order have the same canonical form, gaps or not.
+    """
+    text = repr(value)
+    numbers: dict[str, set[int]] = {}
+    for match in _ID.finditer(text):
+        numbers.setdefault(match.group(1), set()).add(int(match.group(2)))
+    rank = {
+        (prefix, number): position
+        for prefix, found in numbers.items()
+        for position, number in enumerate(sorted(found), start=1)
+    }
+    return _ID.sub(lambda m: f"{m.group(1)}#{rank[m.group(1), int(m.group(2))]}", text)
 
 
 # -- fault injection -----------------------------------------------------------

@@ -6,10 +6,12 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
-import desk_support as support
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import desk_support as support
 from desk_support import (
-    ENG_CHAT,
     ENG_SUPPORT,
     IM,
     MONITOR,
@@ -22,9 +24,6 @@ from desk_support import (
     signal,
     snapshot,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from incident_lifecycle import (
     AlertSignal,
     AlertStatus,

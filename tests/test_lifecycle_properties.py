@@ -400,12 +400,18 @@ class IncidentMachine(LifecycleMachine):
         return make_incident(f"INC-{number}")
 
     @precondition(lambda self: "resolved" in {e.status for e in self.expected.values()})
-    @rule(data=st.data(), since=CLOCK_TICKS, window=st.sampled_from(REOPEN_WINDOWS))
-    def reopen_a_resolved_incident(self, data: Any, since: int, window: Any) -> None:
-        """Reopen a resolved incident once the clock reaches ``since`` seconds after resolution."""
+    @rule(
+        data=st.data(),
+        window=st.sampled_from(REOPEN_WINDOWS),
+        offset=st.one_of(
+            st.sampled_from([-1, 0, 1]), st.integers(min_value=-48 * 3600, max_value=48 * 3600)
+        ),
+    )
+    def reopen_a_resolved_incident(self, data: Any, window: Any, offset: int) -> None:
+        """Reopen a resolved incident when the clock is ``offset`` seconds from its window's end."""
         resolved = [e for e in self.live if self.expected[e.id].status == "resolved"]
         incident = data.draw(st.sampled_from(resolved), label="incident")
-        due = incident.resolved_at + timedelta(seconds=since)
+        due = incident.resolved_at + (window or DAY) + timedelta(seconds=offset)
         self._fire(incident, "reopen", max(0, int((due - self.now).total_seconds())), window)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,6 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
-    initialize,
     invariant,
     precondition,
     rule,
@@ -34,8 +33,8 @@ from incident_lifecycle import (
 from incident_lifecycle.adapters import InMemoryStore
 from incident_lifecycle.domain.events import IncidentAcknowledged
 from incident_lifecycle.lifecycle import ALERT_LIFECYCLE, INCIDENT_LIFECYCLE, REPORT_LIFECYCLE
-from incident_lifecycle.notifications import Notification
-from incident_lifecycle.ports import OutboxState
+from incident_lifecycle.notifications import FanOut, Notification
+from incident_lifecycle.ports import OutboxState, OutboxStats
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -149,11 +148,11 @@ def due_keys(store: InMemoryStore, at: datetime) -> list[str]:
 
 # -- a populated store and a full view of it ----------------------------------
 
-ALERT_IDS = ("ALR-1", "ALR-2", "ALR-9")
-FINGERPRINTS = ("fp-1", "fp-2", "fp-9")
 INCIDENT_IDS = ("INC-1", "INC-2", "INC-9")
-TICKETS = ("T-1", "T-2", "T-9")
-KEYS = ("k-a1", "k-a2", "k-a3", "k-b1", "k-c1", "k-d1", "k-e1", "k-f1")
+ALERT_IDS = ("ALR-1", "ALR-2", "ALR-3", "ALR-9")
+FINGERPRINTS = ("fp-1", "fp-2", "fp-3", "fp-9")
+TICKETS = ("T-1", "T-2", "T-3", "T-9")
+KEYS = ("k-a1", "k-a2", "k-a3", "k-b1", "k-c1", "k-d1", "k-e1", "k-f1", "k-g1")
 
 
 def populated_store() -> InMemoryStore:
@@ -164,24 +163,31 @@ def populated_store() -> InMemoryStore:
         tx.add_incident(
             make_incident("INC-2", product="chat", detected_at=T0 + MINUTE, status="investigating")
         )
-        tx.add_alerts([make_alert("ALR-1", "fp-1", "INC-1"), make_alert("ALR-2", "fp-2", "INC-2")])
+        tx.add_alerts(
+            [
+                make_alert("ALR-1", "fp-1", "INC-1"),
+                make_alert("ALR-2", "fp-2", "INC-2"),
+                make_alert("ALR-3", "fp-3", "INC-1"),
+            ]
+        )
         tx.add_report(
-            make_report(
-                "T-1", product="chat", status=ReportStatus.LINKED, incident_id="INC-2"
-            )
+            make_report("T-1", product="chat", status=ReportStatus.LINKED, incident_id="INC-2")
         )
         tx.add_report(make_report("T-2", reported_at=T0 + MINUTE))
-        tx.link("T-1", "INC-2")
+        tx.add_report(
+            make_report("T-3", product="chat", status=ReportStatus.LINKED, incident_id="INC-2")
+        )
+        for ticket in ("T-1", "T-2", "T-3"):
+            tx.link(ticket, "INC-2")
         tx.add_update(make_update("UPD-1", "INC-2"))
         tx.append([IncidentAcknowledged(incident_id="INC-2", actor=ENGINEER, at=T0)])
-        tx.enqueue(
-            [note("k-a1"), note("k-a2"), note("k-b1", "team-b"), note("k-c1", "team-c")], T0
-        )
-        tx.enqueue([note("k-d1", "team-d"), note("k-e1", "team-e")], T0)
+        tx.enqueue([note("k-a1"), note("k-a2"), note("k-b1", "team-b"), note("k-c1", "team-c")], T0)
+        tx.enqueue([note("k-d1", "team-d"), note("k-e1", "team-e"), note("k-g1", "team-g")], T0)
     with store.transaction() as tx:
         claimed = tx.claim_due(T0, 10, T0 + 2 * MINUTE, "relay-1")
-        assert {e.key for e in claimed} == {"k-a1", "k-b1", "k-c1", "k-d1", "k-e1"}
+        assert {e.key for e in claimed} == {"k-a1", "k-b1", "k-c1", "k-d1", "k-e1", "k-g1"}
         tx.mark_dead("k-c1", "refused", T0)
+        tx.mark_dead("k-g1", "refused", T0)
         tx.mark_delivered(["k-e1"], T0)
         tx.schedule_retry("k-a1", T0 + MINUTE, "busy", T0)
         tx.schedule_retry("k-b1", T0 + 5 * MINUTE, "busy", T0)
@@ -214,13 +220,16 @@ def snapshot(store: InMemoryStore) -> dict[str, Any]:
             "alerts_of": {i: _plain(list(tx.alerts_of(i))) for i in INCIDENT_IDS},
             "incidents": {i: _get(tx.incident, i) for i in INCIDENT_IDS},
             "active_incidents": _plain(list(tx.active_incidents())),
-            "by_product": {p: _plain(list(tx.active_incidents(product=p))) for p in ("support", "chat")},
+            "by_product": {
+                p: _plain(list(tx.active_incidents(product=p))) for p in ("support", "chat")
+            },
             "detected": _plain(list(tx.incidents_detected_between(None, None))),
             "reports": {t: _plain(tx.report(t)) for t in TICKETS},
             "reports_since": _plain(list(tx.reports_since("support", T0))),
             "links": {t: tx.incident_of(t) for t in TICKETS},
             "linked": {i: list(tx.linked_tickets(i)) for i in INCIDENT_IDS},
             "linked_reports": {i: _plain(list(tx.reports_linked_to(i))) for i in INCIDENT_IDS},
+            "recipients": {i: list(tx.linked_recipients(i)) for i in INCIDENT_IDS},
             "updates": {i: _plain(list(tx.updates(i))) for i in INCIDENT_IDS},
             "timeline": {i: _plain(list(tx.timeline(i))) for i in INCIDENT_IDS},
             "outbox": {k: tx.outbox_entry(k) for k in KEYS},
@@ -240,6 +249,24 @@ def _save_alert(tx: Any) -> None:
     tx.save_alerts([alert])
 
 
+def _move_alert(tx: Any) -> None:
+    alert = tx.alert("ALR-1")
+    alert.incident_id = "INC-2"
+    tx.save_alerts([alert])
+
+
+def _fanout() -> FanOut:
+    return FanOut(
+        key_prefix="INC-2/UPD-9",
+        recipients=("T-1", "T-3"),
+        topic="status_update",
+        incident_id="INC-2",
+        subject="Update",
+        body="Fixed soon.",
+        created_at=T0,
+    )
+
+
 def _save_incident(tx: Any) -> None:
     incident = tx.incident("INC-1")
     INCIDENT_LIFECYCLE.fire(incident, "validate", now=T0 + HOUR)
@@ -255,7 +282,10 @@ def _save_report(tx: Any) -> None:
 CHANGES: dict[str, Callable[[Any], object]] = {
     "alert added": lambda tx: tx.add_alerts([make_alert("ALR-9", "fp-9", "INC-1")]),
     "alert saved": _save_alert,
-    "repeats counted": lambda tx: tx.count_repeats({"fp-1": (5, T0 + HOUR), "fp-2": (1, T0)}),
+    "alert moved": _move_alert,
+    "repeats counted": lambda tx: tx.count_repeats(
+        {"fp-1": 5, "fp-2": 1}, {"fp-1": T0 + HOUR, "fp-2": T0}
+    ),
     "incident added": lambda tx: tx.add_incident(make_incident("INC-9", group_key="chat|us")),
     "incident saved": _save_incident,
     "report added": lambda tx: tx.add_report(make_report("T-9", reported_at=T0 + HOUR)),
@@ -264,13 +294,14 @@ CHANGES: dict[str, Callable[[Any], object]] = {
     "ticket relinked": lambda tx: tx.link("T-1", "INC-1"),
     "ticket unlinked": lambda tx: tx.unlink("T-1"),
     "links moved": lambda tx: tx.move_links("INC-2", "INC-1"),
+    "linked reports solved in bulk": lambda tx: tx.transition_linked_reports(
+        "INC-2", ReportStatus.LINKED, ReportStatus.SOLVED, T0 + HOUR
+    ),
     "update added": lambda tx: tx.add_update(make_update("UPD-9", "INC-1")),
     "events appended": lambda tx: tx.append(
         [IncidentAcknowledged(incident_id="INC-1", actor=ENGINEER, at=T0)]
     ),
-    "notifications enqueued": lambda tx: tx.enqueue(
-        [note("k-a3"), note("k-f1", "team-f")], T0
-    ),
+    "notifications enqueued": lambda tx: tx.enqueue([note("k-a3"), note("k-f1", "team-f")], T0),
     "entries claimed": lambda tx: tx.claim_due(T0 + 10 * MINUTE, 10, T0 + HOUR, "relay-2"),
     "entry delivered": lambda tx: tx.mark_delivered(["k-a1", "k-d1"], T0),
     "entry delivered, then due time read": lambda tx: (
@@ -280,11 +311,19 @@ CHANGES: dict[str, Callable[[Any], object]] = {
     "retry scheduled": lambda tx: tx.schedule_retry("k-d1", T0 + 3 * HOUR, "later", T0),
     "entry dead-lettered": lambda tx: tx.mark_dead("k-a1", "refused", T0),
     "dead letter redriven": lambda tx: tx.redrive(["k-c1"], T0 + MINUTE),
+    "dead letter redriven, then delivered": lambda tx: (
+        tx.redrive(["k-c1"], T0 + MINUTE),
+        tx.mark_delivered(["k-c1"], T0 + MINUTE),
+    ),
+    "fan-out enqueued": lambda tx: tx.enqueue_fanout(_fanout(), T0),
 }
 
 
+_SINGLE_CHANGES = list(CHANGES.values())
+
+
 def _everything(tx: Any) -> None:
-    for change in CHANGES.values():
+    for change in _SINGLE_CHANGES:
         change(tx)
 
 
@@ -453,8 +492,11 @@ class TestOptimisticConcurrency:
         """``count_repeats`` adds to the count, keeps the latest last-seen and bumps no version."""
         store = populated_store()
         with store.transaction() as tx:
-            tx.count_repeats({"fp-1": (4, T0 + HOUR), "fp-unknown": (9, T0)})
-            tx.count_repeats({"fp-1": (2, T0 + MINUTE)})
+            counted = tx.count_repeats(
+                {"fp-1": 4, "fp-unknown": 9}, {"fp-1": T0 + HOUR, "fp-unknown": T0}
+            )
+            assert counted == {"fp-1": ("ALR-1", "INC-1")}
+            tx.count_repeats({"fp-1": 2}, {"fp-1": T0 + MINUTE})
         with store.transaction() as tx:
             alert = tx.alert("ALR-1")
         assert (alert.count, alert.last_seen_at, alert.version) == (7, T0 + HOUR, 0)
@@ -465,7 +507,7 @@ class TestOptimisticConcurrency:
         with store.transaction() as tx:
             alert = tx.alert("ALR-1")
         with store.transaction() as tx:
-            tx.count_repeats({"fp-1": (10, T0)})
+            tx.count_repeats({"fp-1": 10}, {"fp-1": T0})
         alert.count = 1
         with store.transaction() as tx:
             tx.save_alerts([alert])
@@ -540,7 +582,9 @@ class TestUniqueness:
         store = InMemoryStore()
         with store.transaction() as tx:
             for number in range(3):
-                tx.add_incident(make_incident(f"INC-{number}", group_key="g", status="investigating"))
+                tx.add_incident(
+                    make_incident(f"INC-{number}", group_key="g", status="investigating")
+                )
             assert len(tx.active_incidents(group_key="g")) == 3
 
 
@@ -621,7 +665,7 @@ class TestThreads:
                 for step in range(rounds):
                     with store.transaction() as tx:
                         ids[number].append(tx.new_id("ID"))
-                        tx.count_repeats({"fp-shared": (1, T0)})
+                        tx.count_repeats({"fp-shared": 1}, {"fp-shared": T0})
                         tx.link(f"T-{number}-{step}", f"INC-{(number + step) % threads}")
                         incident = tx.incident(f"INC-{number}")
                         incident.signals_since_digest += 1
@@ -787,9 +831,11 @@ class TestIndexes:
             REPORT_LIFECYCLE.fire(solved, "solve", now=T0)
             tx.save_reports([solved])
         with store.transaction() as tx:
-            assert [r.ticket_id for r in tx.reports_linked_to("INC-2")] == ["T-1", "T-9"]
+            every = tx.reports_linked_to("INC-2")
+            assert [r.ticket_id for r in every] == ["T-1", "T-2", "T-3", "T-9"]
             linked = tx.reports_linked_to("INC-2", ReportStatus.LINKED)
-            assert [r.ticket_id for r in linked] == ["T-9"]
+            assert [r.ticket_id for r in linked] == ["T-3", "T-9"]
+            assert tx.linked_recipients("INC-2") == [("T-3", "en"), ("T-9", "en")]
 
     def test_alerts_of_follows_the_alerts_incident(self) -> None:
         """Moving an alert to another incident moves it between ``alerts_of`` lists."""
@@ -799,7 +845,7 @@ class TestIndexes:
             alert.incident_id = "INC-2"
             tx.save_alerts([alert])
             assert [a.id for a in tx.alerts_of("INC-2")] == ["ALR-2", "ALR-1"]
-            assert tx.alerts_of("INC-1") == []
+            assert [a.id for a in tx.alerts_of("INC-1")] == ["ALR-3"]
 
     def test_updates_and_timeline_keep_their_order(self) -> None:
         """Updates and events come back in the order they were stored, per incident."""
@@ -843,9 +889,7 @@ class TestOutbox:
             tx.mark_delivered(["k1"], T0)
         with store.transaction() as tx:
             assert tx.enqueue([note("k1"), note("k2"), note("k3"), note("k3")], T0) == 1
-            assert tx.outbox_stats() == tx.outbox_stats().__class__(
-                pending=2, delivered=1, dead=0
-            )
+            assert tx.outbox_stats() == OutboxStats(pending=2, delivered=1, dead=0)
             entry = tx.outbox_entry("k1")
             assert entry is not None and entry.state is OutboxState.DELIVERED
 
@@ -870,9 +914,10 @@ class TestOutbox:
         assert claim(store, far) == ["a1", "b1"]  # leases expired: the same heads again
         with store.transaction() as tx:
             tx.schedule_retry("a1", far + HOUR, "busy", far)
+            tx.mark_delivered(["b1"], far)
         assert claim(store, far + 30 * MINUTE) == []  # a1 waits, a2 waits behind it
         with store.transaction() as tx:
-            tx.mark_delivered(["a1", "b1"], far)
+            tx.mark_delivered(["a1"], far)
         assert claim(store, far) == ["a2"]
         with store.transaction() as tx:
             tx.mark_dead("a2", "refused", far)
@@ -939,9 +984,12 @@ class TestOutbox:
             assert [e.key for e in tx.dead_letters(limit=1)] == ["k2"]
             stats = tx.outbox_stats()
             assert (stats.pending, stats.delivered, stats.dead) == (1, 1, 2)
-            assert tx.outbox_entry("k0").last_error == "refused"  # type: ignore[union-attr]
+            dead = tx.outbox_entry("k0")
+            assert dead is not None and dead.last_error == "refused"
         assert claim(store, T0) == ["k3"]
         with store.transaction() as tx:
+            assert tx.next_due_at() == T0 + 2 * MINUTE  # k3's lease
+            tx.mark_delivered(["k3"], T0)
             assert tx.next_due_at() is None
 
     def test_redrive_keeps_keys_and_per_recipient_order(self) -> None:
@@ -1025,8 +1073,8 @@ class _ModelEntry:
 class OutboxMachine(RuleBasedStateMachine):
     """Runs the outbox methods against a plain reference model and compares after each step."""
 
-    @initialize()
-    def start(self) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         self.store = InMemoryStore()
         self.now = T0
         self.model: dict[str, _ModelEntry] = {}
@@ -1122,14 +1170,20 @@ class OutboxMachine(RuleBasedStateMachine):
     def rolled_back_work(self, data: st.DataObject) -> None:
         """Any mix of outbox calls in a transaction that raises changes nothing."""
         keys = data.draw(st.lists(st.sampled_from(sorted(self.model)), min_size=1, max_size=3))
+        now, later = self.now, self.now + HOUR
+        steps: list[Callable[[Any], object]] = [
+            lambda tx: tx.enqueue([note("k-rolled-back", "team-a")], now),
+            lambda tx: tx.claim_due(later, 10, later + HOUR, "other"),
+            lambda tx: tx.mark_delivered(keys[:1], now),
+            lambda tx: tx.mark_dead(keys[-1], "x", now),
+            lambda tx: tx.redrive(keys, now),
+            lambda tx: tx.schedule_retry(keys[0], later, "x", now),
+            lambda tx: tx.next_due_at(),
+        ]
+        order = data.draw(st.lists(st.sampled_from(steps), min_size=1, max_size=10))
         with pytest.raises(_Abort), self.store.transaction() as tx:
-            tx.enqueue([note("k-rolled-back", "team-a")], self.now)
-            tx.claim_due(self.now + HOUR, 10, self.now + 2 * HOUR, "other")
-            tx.mark_delivered(keys[:1], self.now)
-            tx.mark_dead(keys[-1], "x", self.now)
-            tx.redrive(keys, self.now)
-            tx.schedule_retry(keys[0], self.now + HOUR, "x", self.now)
-            tx.next_due_at()
+            for step in order:
+                step(tx)
             raise _Abort
 
     @rule(seconds=st.sampled_from([0, 1, 30, 60, 120, 301, 900]))
@@ -1139,8 +1193,6 @@ class OutboxMachine(RuleBasedStateMachine):
     # -- invariants ---------------------------------------------------------------
     @invariant()
     def agrees_with_the_model(self) -> None:
-        if not hasattr(self, "model"):
-            return
         with self.store.transaction() as tx:
             stats = tx.outbox_stats()
             entries = {key: tx.outbox_entry(key) for key in self.model}
@@ -1172,10 +1224,3 @@ class OutboxMachine(RuleBasedStateMachine):
 
 
 TestOutboxMachine = OutboxMachine.TestCase
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_threads() -> Iterator[None]:
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before

@@ -16,6 +16,7 @@ from incident_lifecycle.domain import (
     FINAL_STATUSES,
     OPEN_STATUSES,
     Alert,
+    AlertKind,
     AlertStatus,
     CustomerReport,
     DomainEvent,
@@ -79,7 +80,9 @@ class TestValidValues:
         """Every drawn identifier is 1-128 characters, not blank, without control characters."""
         assert check_identifier("id", value) == value
 
-    @given(st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), ils.identifiers(max_size=n))))
+    @given(
+        st.integers(1, 300).flatmap(lambda n: st.tuples(st.just(n), ils.identifiers(max_size=n)))
+    )
     def test_identifiers_respect_max_size(self, sized: tuple[int, str]) -> None:
         """An identifier never exceeds the ``max_size`` asked for."""
         size, value = sized
@@ -122,12 +125,18 @@ class TestValidValues:
     @given(ils.alert_signals("chat", fingerprint="chat/latency", kind="volume"))  # type: ignore[arg-type]
     def test_alert_signals_pin_the_given_fields(self, signal: Any) -> None:
         """``alert_signals`` keeps the product, fingerprint and kind it is given."""
-        assert (signal.product, signal.fingerprint, signal.kind) == ("chat", "chat/latency", "volume")
+        assert (signal.product, signal.fingerprint, signal.kind) == (
+            "chat",
+            "chat/latency",
+            "volume",
+        )
 
     @pytest.mark.parametrize("event_type", list(EVENT_TYPES.values()), ids=lambda c: c.__name__)
     @settings(max_examples=3)
     @given(data=st.data())
-    def test_domain_events_pin_the_event_type(self, event_type: type[DomainEvent], data: Any) -> None:
+    def test_domain_events_pin_the_event_type(
+        self, event_type: type[DomainEvent], data: Any
+    ) -> None:
         """``domain_events(cls)`` draws events of exactly that class."""
         assert type(data.draw(ils.domain_events(event_type))) is event_type
 
@@ -174,7 +183,9 @@ class TestCoherentEntities:
     @pytest.mark.parametrize("status", list(IncidentStatus), ids=str)
     @settings(max_examples=25)
     @given(data=st.data())
-    def test_incidents_are_coherent_in_every_status(self, status: IncidentStatus, data: Any) -> None:
+    def test_incidents_are_coherent_in_every_status(
+        self, status: IncidentStatus, data: Any
+    ) -> None:
         """Each status comes with the fields it implies and milestones in order."""
         incident: ServiceIncident = data.draw(ils.service_incidents(status))
         validated = status not in (IncidentStatus.DETECTED, IncidentStatus.DISMISSED)
@@ -182,7 +193,9 @@ class TestCoherentEntities:
         assert incident.status is status
         assert (incident.severity is not None) is validated
         assert (incident.opened_at is not None) is validated
-        assert (incident.ended_at is not None) is (status in FINAL_STATUSES - {IncidentStatus.CLOSED})
+        assert (incident.ended_at is not None) is (
+            status in FINAL_STATUSES - {IncidentStatus.CLOSED}
+        )
         assert (incident.closed_at is not None) is (status is IncidentStatus.CLOSED)
         assert (incident.review is not None) is (status is IncidentStatus.CLOSED)
         assert (incident.dismissal_reason is not None) is (status is IncidentStatus.DISMISSED)
@@ -232,7 +245,16 @@ LIMITS = {
 }
 """Length limits other than the identifiers' 128 characters."""
 
-QUICK_FIND = settings(max_examples=2_000, phases=[Phase.generate], database=None)
+QUICK_FIND = settings(
+    max_examples=2_000, phases=[Phase.generate], database=None, derandomize=True
+)
+"""Stop at the first match (no shrinking), from a fixed seed so the search time is stable."""
+
+
+def _not_string_labels(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return True
+    return any(not isinstance(item, str) for pair in value.items() for item in pair)
 
 
 def _holds(predicate: Any, value: Any) -> bool:
@@ -288,14 +310,14 @@ class TestInvalidInputs:
         ("kind", "factory", "field", "predicate"),
         [
             ("oversized", "AlertSignal", "fingerprint", lambda v: len(v) > 255),
-            ("blank", "AlertSignal", "fingerprint", lambda v: v == ""),
+            ("blank", "AlertSignal", "fingerprint", lambda v: v.strip() == ""),
             ("oversized", "AlertSignal", "summary", lambda v: len(v) > 1024),
             ("oversized", "CustomerReport", "summary", lambda v: len(v) > 10_000),
             ("oversized", "CustomerReport", "ticket_id", lambda v: len(v) > 128),
             ("control_characters", "CustomerReport", "locale", lambda v: v.endswith("\n")),
             ("naive_datetimes", "AlertSignal", "observed_at", lambda v: v.tzinfo is None),
-            ("unknown_enum_values", "AlertSignal", "kind", lambda v: v in ("LATENCY", "unknown")),
-            ("bad_labels", "AlertSignal", "labels", lambda v: any(type(x) is int for x in v)),
+            ("unknown_enum_values", "AlertSignal", "kind", lambda v: v not in set(AlertKind)),
+            ("bad_labels", "AlertSignal", "labels", _not_string_labels),
             ("bad_labels", "AlertSignal", "labels", lambda v: len(v) > 64),
             ("bad_severity_scales", "SeverityScale", "levels", lambda v: len(v) == 0),
             (

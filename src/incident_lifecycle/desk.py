@@ -60,7 +60,7 @@ from .lifecycle import (
     REPORT_LIFECYCLE,
 )
 from .metrics import Metrics, compute_metrics
-from .notifications import DEFAULT_TEMPLATES, Notification, Templates, Topic
+from .notifications import DEFAULT_TEMPLATES, FanOut, Notification, Templates, Topic
 from .ports import Clock, Notifier, OutboxEntry, OutboxStats, Store, StoreTransaction, SystemClock
 from .triage import DefaultTriagePolicy, TriagePolicy
 
@@ -207,10 +207,13 @@ class IncidentDesk(ReportCommands):
         now: datetime,
         events: Sequence[DomainEvent] = (),
         notifications: Sequence[Notification] = (),
+        fanouts: Sequence[FanOut] = (),
     ) -> None:
         tx.append(events)
         if notifications:
             tx.enqueue(notifications, now)
+        for fanout in fanouts:
+            tx.enqueue_fanout(fanout, now)
 
     # -- alerts -----------------------------------------------------------
     def receive_alert(self, signal: AlertSignal, by: Actor | None = None) -> AlertReceipt:
@@ -571,22 +574,18 @@ class IncidentDesk(ReportCommands):
             )
             tx.add_update(update)
             incident.last_update_at = now
-            notifications: list[Notification] = []
+            fanouts: list[FanOut] = []
             if seen is Visibility.PUBLIC:
                 if incident.first_public_update_at is None:
                     incident.first_public_update_at = now
                 incident.last_public_update_at = now
                 incident.last_public_update = body
                 incident.last_reminder_at = None
-                reports = tx.reports_linked_to(incident.id, ReportStatus.LINKED)
+                recipients = tx.linked_recipients(incident.id, ReportStatus.LINKED)
                 values = incident_values(incident) | {"body": body}
-                notifications = self.messenger.to_tickets(
-                    Topic.STATUS_UPDATE,
-                    reports,
-                    f"{incident.id}/{update.id}",
-                    incident,
-                    now,
-                    values,
+                prefix = f"{incident.id}/{update.id}"
+                fanouts = self.messenger.to_tickets(
+                    Topic.STATUS_UPDATE, recipients, prefix, incident, now, values
                 )
             tx.save_incident(incident)
             event = UpdatePosted(
@@ -598,7 +597,7 @@ class IncidentDesk(ReportCommands):
                 status=incident.status.value,
                 body=body,
             )
-            self._commit(tx, now, [event], notifications)
+            self._commit(tx, now, [event], fanouts=fanouts)
             return update
 
         return self._run(work)
@@ -700,12 +699,14 @@ class IncidentDesk(ReportCommands):
             for alert in alerts:
                 alert.active = False
             tx.save_alerts(alerts)
-            reports = tx.reports_linked_to(incident.id, ReportStatus.LINKED)
-            REPORT_LIFECYCLE.fire_many(reports, "solve", now=now)
-            tx.save_reports(reports)
+            solved = REPORT_LIFECYCLE.target_of(ReportStatus.LINKED, "solve")
+            assert solved is not None  # declared by ReportLifecycle
+            recipients = tx.transition_linked_reports(
+                incident.id, ReportStatus.LINKED, ReportStatus(solved), now
+            )
             values = incident_values(incident) | {"resolution": resolution}
-            notifications = self.messenger.to_tickets(
-                Topic.RESOLUTION, reports, f"{incident.id}/resolution", incident, now, values
+            fanouts = self.messenger.to_tickets(
+                Topic.RESOLUTION, recipients, f"{incident.id}/resolution", incident, now, values
             )
             tx.save_incident(incident)
             event = IncidentResolved(
@@ -713,9 +714,9 @@ class IncidentDesk(ReportCommands):
                 actor=actor,
                 at=now,
                 resolution=resolution,
-                tickets_solved=len(reports),
+                tickets_solved=len(recipients),
             )
-            self._commit(tx, now, [event], notifications)
+            self._commit(tx, now, [event], fanouts=fanouts)
             return incident
 
         return self._run(work)

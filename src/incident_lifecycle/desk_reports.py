@@ -253,16 +253,15 @@ class ReportCommands:
         if report.symptom not in incident.reported_symptoms:
             incident.reported_symptoms = (*incident.reported_symptoms, report.symptom)
             tx.save_incident(incident)
-        notes.extend(
-            self.messenger.to_tickets(
-                Topic.TICKET_LINKED,
-                [report],
-                f"{incident.id}/link/v{report.version}",
-                incident,
-                now,
-                incident_values(incident),
-            )
-        )
+        for fanout in self.messenger.to_tickets(
+            Topic.TICKET_LINKED,
+            [(report.ticket_id, report.locale)],
+            f"{incident.id}/link/v{report.version}",
+            incident,
+            now,
+            incident_values(incident),
+        ):
+            notes.extend(fanout.notifications())
         events.append(
             TicketLinked(incident_id=incident.id, actor=actor, at=now, ticket_id=report.ticket_id)
         )

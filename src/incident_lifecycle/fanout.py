@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from .domain.incidents import ServiceIncident
-from .domain.reports import CustomerReport
-from .notifications import Notification, RecipientKind, Templates, Topic
+from .notifications import FanOut, Notification, RecipientKind, Templates, Topic
 
 __all__ = ["Messenger"]
 
@@ -43,33 +42,33 @@ class Messenger:
     def to_tickets(
         self,
         topic: Topic,
-        reports: Sequence[CustomerReport],
+        recipients: Sequence[tuple[str, str]],
         key_prefix: str,
         incident: ServiceIncident,
         now: datetime,
         values: Mapping[str, object],
-    ) -> list[Notification]:
-        """One notification per report's ticket, in its locale, keyed ``prefix/ticket``.
+    ) -> list[FanOut]:
+        """One fan-out per locale among ``recipients`` (``(ticket_id, locale)`` pairs).
 
-        Each locale's text is rendered once, however many tickets share it.
+        Each locale's text is rendered once, however many tickets share it;
+        each ticket's key is ``f"{key_prefix}/{ticket_id}"``.
         """
-        rendered: dict[str, tuple[str, str]] = {}
-        out: list[Notification] = []
-        for report in reports:
-            text = rendered.get(report.locale)
-            if text is None:
-                text = rendered[report.locale] = self.templates.render(topic, report.locale, values)
+        by_locale: dict[str, list[str]] = {}
+        for ticket_id, locale in recipients:
+            by_locale.setdefault(locale, []).append(ticket_id)
+        out = []
+        for locale, tickets in by_locale.items():
+            subject, body = self.templates.render(topic, locale, values)
             out.append(
-                Notification(
-                    key=f"{key_prefix}/{report.ticket_id}",
-                    recipient=report.ticket_id,
-                    recipient_kind=RecipientKind.TICKET,
+                FanOut(
+                    key_prefix=key_prefix,
+                    recipients=tickets,
                     topic=topic,
                     incident_id=incident.id,
-                    subject=text[0],
-                    body=text[1],
+                    subject=subject,
+                    body=body,
                     created_at=now,
-                    locale=report.locale,
+                    locale=locale,
                 )
             )
         return out

@@ -280,6 +280,14 @@ class Lifecycle(Generic[E]):
                 return edge.target
         return None
 
+    def target_of(self, status: str, event: str) -> str | None:
+        """Where an unguarded ``event`` leads from ``status``, or ``None`` (table only)."""
+        self._check_status(status)
+        for edge in self._table.get((str(status), event), ()):
+            if not edge.guards:
+                return edge.target
+        return None
+
     def can(self, entity: E, event: str, **context: Any) -> bool:
         """Whether ``event`` is allowed for ``entity`` now, guards included."""
         return self.next_status(entity, event, **context) is not None

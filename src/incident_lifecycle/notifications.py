@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -25,6 +25,7 @@ __all__ = [
     "FIELD_MAX",
     "DeliveryResult",
     "DeliveryStatus",
+    "FanOut",
     "MessageTemplate",
     "Notification",
     "RecipientKind",
@@ -95,6 +96,88 @@ class Notification:
         if self.recipient_kind is RecipientKind.TICKET and self.topic not in CUSTOMER_TOPICS:
             raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
 
+    @classmethod
+    def _trusted(
+        cls,
+        key: str,
+        recipient: str,
+        recipient_kind: RecipientKind,
+        topic: Topic,
+        incident_id: str | None,
+        subject: str,
+        body: str,
+        created_at: datetime,
+        locale: str,
+    ) -> Notification:
+        """Build from fields already validated (one fan-out's shared text, a stored row)."""
+        self = object.__new__(cls)
+        for name, value in (
+            ("key", key),
+            ("recipient", recipient),
+            ("recipient_kind", recipient_kind),
+            ("topic", topic),
+            ("incident_id", incident_id),
+            ("subject", subject),
+            ("body", body),
+            ("created_at", created_at),
+            ("locale", locale),
+        ):
+            object.__setattr__(self, name, value)
+        return self
+
+
+def _to_recipients(value: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidInput("recipients", "must be a sequence of ticket ids")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class FanOut:
+    """One customer message to many tickets, stored once: the bulk form of notifications.
+
+    Each recipient gets the notification keyed ``f"{key_prefix}/{recipient}"``.
+    The text is validated once, whatever the number of recipients.
+    """
+
+    key_prefix: str = attrs.field(validator=identifier(KEY_MAX - 130))
+    recipients: tuple[str, ...] = attrs.field(converter=_to_recipients, repr=False)
+    topic: Topic = attrs.field(converter=_to_topic)
+    incident_id: str | None = attrs.field(validator=optional(identifier()))
+    subject: str = attrs.field(validator=text(500))
+    body: str = attrs.field(validator=text(20_000))
+    created_at: datetime = attrs.field(validator=aware())
+    locale: str = attrs.field(default="en", validator=identifier(35))
+
+    def __attrs_post_init__(self) -> None:
+        if self.topic not in CUSTOMER_TOPICS:
+            raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
+        for recipient in self.recipients:
+            if not isinstance(recipient, str) or not recipient or len(recipient) > 128:
+                raise InvalidInput("recipients", f"{recipient!r} is not a ticket id")
+
+    def key_for(self, recipient: str) -> str:
+        """The idempotency key of ``recipient``'s notification."""
+        return f"{self.key_prefix}/{recipient}"
+
+    def notifications(self) -> list[Notification]:
+        """The individual notifications, one per recipient, in order."""
+        return [self.notification(recipient) for recipient in self.recipients]
+
+    def notification(self, recipient: str) -> Notification:
+        """The notification of one recipient."""
+        return Notification._trusted(
+            self.key_for(recipient),
+            recipient,
+            RecipientKind.TICKET,
+            self.topic,
+            self.incident_id,
+            self.subject,
+            self.body,
+            self.created_at,
+            self.locale,
+        )
+
 
 class DeliveryStatus(enum.StrEnum):
     """A notifier's verdict on one notification."""
@@ -114,17 +197,26 @@ def _to_delivery_status(value: DeliveryStatus | str) -> DeliveryStatus:
 class DeliveryResult:
     """What happened to one notification of a batch, by its key."""
 
-    key: str = attrs.field(validator=identifier(KEY_MAX))
+    key: str = attrs.field(validator=instance(str))
+    """The notification's key (the relay checks it belongs to the batch)."""
     status: DeliveryStatus = attrs.field(converter=_to_delivery_status)
     retry_after: timedelta | None = attrs.field(
         default=None, validator=optional(instance(timedelta))
     )
-    error: str = attrs.field(default="", validator=text(2_000, min_len=0))
+    error: str = attrs.field(default="", validator=instance(str))
+    """What went wrong, as the notifier says it (neutralised and capped when recorded)."""
 
     @classmethod
     def delivered(cls, key: str) -> DeliveryResult:
         """The notification reached its recipient."""
-        return cls(key=key, status=DeliveryStatus.DELIVERED)
+        if not isinstance(key, str):
+            raise InvalidInput("key", f"must be a string, not {type(key).__name__}")
+        self = object.__new__(cls)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "status", DeliveryStatus.DELIVERED)
+        object.__setattr__(self, "retry_after", None)
+        object.__setattr__(self, "error", "")
+        return self
 
     @classmethod
     def retry(cls, key: str, error: str = "", after: timedelta | None = None) -> DeliveryResult:

@@ -19,7 +19,7 @@ from .domain.alerts import Alert
 from .domain.events import DomainEvent
 from .domain.incidents import ServiceIncident, StatusUpdate
 from .domain.reports import CustomerReport, ReportStatus
-from .notifications import DeliveryResult, Notification
+from .notifications import DeliveryResult, FanOut, Notification
 
 __all__ = [
     "Clock",
@@ -232,6 +232,26 @@ class StoreTransaction(Protocol):
         """Reports linked to the incident (optionally only those in ``status``), in link order."""
         ...
 
+    def linked_recipients(
+        self, incident_id: str, status: ReportStatus = ReportStatus.LINKED
+    ) -> Sequence[tuple[str, str]]:
+        """``(ticket_id, locale)`` of the incident's linked reports in ``status``, in link order.
+
+        The bulk form of :meth:`reports_linked_to`, for fan-out: no entity is built.
+        """
+        ...
+
+    def transition_linked_reports(
+        self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
+    ) -> Sequence[tuple[str, str]]:
+        """Move every report linked to the incident from ``source`` to ``target``, in bulk.
+
+        Each changed report's version goes up by one; ``ended_at`` becomes
+        ``now`` when ``target`` is solved or transferred. Returns
+        ``(ticket_id, locale)`` of the changed reports, in link order.
+        """
+        ...
+
     def move_links(self, source_id: str, target_id: str) -> int:
         """Move every link of ``source_id`` to ``target_id`` (appended in order); return count."""
         ...
@@ -256,6 +276,14 @@ class StoreTransaction(Protocol):
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
         """Add notifications, due at ``now``; a key already present is skipped. Return added."""
+        ...
+
+    def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
+        """Add one notification per recipient of ``fanout`` (keys ``prefix/recipient``), due at
+        ``now``, as one bulk write; keys already present are skipped. Return how many were added.
+
+        The result must be the same as ``enqueue(fanout.notifications(), now)``.
+        """
         ...
 
     def claim_due(

@@ -18,14 +18,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-import attrs
-
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
 from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
-from ..notifications import Notification
+from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxState, OutboxStats
 
 __all__ = ["InMemoryStore"]
@@ -61,9 +59,9 @@ class _Tables:
         self.links: dict[str, dict[str, None]] = {}
         self.updates: dict[str, list[StatusUpdate]] = {}
         self.timeline: dict[str | None, list[DomainEvent]] = {}
-        self.entries: dict[str, OutboxEntry] = {}
-        self.queues: dict[str, deque[str]] = {}
-        self.heap: list[tuple[datetime, int, str]] = []
+        self.entries: dict[str, _Entry] = {}
+        self.queues: dict[str, list[str]] = {}
+        self.heap = _DueQueue()
         self.dead: dict[str, None] = {}
         self.delivered = 0
         self.seq = 0
@@ -108,6 +106,7 @@ class _Transaction:
         self._t = tables
         self._undo: list[Callable[[], object]] = []
         self._open = True
+        self._saved_order: dict[int, object] = {}
 
     # -- undo log ---------------------------------------------------------
     def _rollback(self) -> None:
@@ -127,13 +126,30 @@ class _Transaction:
         else:
             self._undo.append(lambda: table.__setitem__(key, old))
 
-    def _drop(self, table: dict[K, V], key: K) -> None:
+    def _drop(self, table: dict[K, V], key: K, *, ordered: bool = False) -> None:
+        if ordered and key in table and id(table) not in self._saved_order:
+            # Re-inserting a key puts it last: where order is observable, the first
+            # removal in this transaction saves the order for a rollback (O(n) once).
+            self._saved_order[id(table)] = table
+            saved = dict(table)
+
+            def restore_order() -> None:
+                table.clear()
+                table.update(saved)
+
+            self._undo.append(restore_order)
         old = table.pop(key, _MISSING)
         if old is not _MISSING:
             self._undo.append(lambda: table.__setitem__(key, old))
 
     def _member(
-        self, index: dict[str, dict[str, None]], key: str, item: str, present: bool
+        self,
+        index: dict[str, dict[str, None]],
+        key: str,
+        item: str,
+        present: bool,
+        *,
+        ordered: bool = False,
     ) -> None:
         bucket = index.get(key)
         if present:
@@ -143,7 +159,7 @@ class _Transaction:
             if item not in bucket:
                 self._put(bucket, item, None)
         elif bucket is not None and item in bucket:
-            self._drop(bucket, item)
+            self._drop(bucket, item, ordered=ordered)
 
     def _setattr(self, obj: object, name: str, value: object) -> None:
         old = getattr(obj, name)
@@ -194,7 +210,9 @@ class _Transaction:
             if previous.active and t.active_by_fp.get(previous.fingerprint) == previous.id:
                 self._drop(t.active_by_fp, previous.fingerprint)
             if previous.incident_id is not None and previous.incident_id != alert.incident_id:
-                self._member(t.alerts_by_incident, previous.incident_id, alert.id, False)
+                self._member(
+                    t.alerts_by_incident, previous.incident_id, alert.id, False, ordered=True
+                )
         if alert.active:
             holder = t.active_by_fp.get(alert.fingerprint)
             if holder is not None and holder != alert.id:
@@ -390,7 +408,7 @@ class _Transaction:
         if current == incident_id:
             return
         if current is not None:
-            self._member(self._t.links, current, ticket_id, False)
+            self._member(self._t.links, current, ticket_id, False, ordered=True)
         self._put(self._t.link_of, ticket_id, incident_id)
         self._member(self._t.links, incident_id, ticket_id, True)
 
@@ -399,7 +417,7 @@ class _Transaction:
         current = self._t.link_of.get(ticket_id)
         if current is not None:
             self._drop(self._t.link_of, ticket_id)
-            self._member(self._t.links, current, ticket_id, False)
+            self._member(self._t.links, current, ticket_id, False, ordered=True)
 
     def incident_of(self, ticket_id: str) -> str | None:
         self._check()
@@ -419,6 +437,44 @@ class _Transaction:
             if report is not None and (status is None or report.status is status):
                 out.append(_clone(report))
         return out
+
+    def linked_recipients(
+        self, incident_id: str, status: ReportStatus = ReportStatus.LINKED
+    ) -> Sequence[tuple[str, str]]:
+        self._check()
+        reports = self._t.reports
+        out = []
+        for ticket_id in self._t.links.get(incident_id, {}):
+            report = reports.get(ticket_id)
+            if report is not None and report.status is status:
+                out.append((ticket_id, report.locale))
+        return out
+
+    def transition_linked_reports(
+        self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
+    ) -> Sequence[tuple[str, str]]:
+        self._check()
+        reports = self._t.reports
+        changed: list[CustomerReport] = []
+        ends = target in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        for ticket_id in self._t.links.get(incident_id, {}):
+            report = reports.get(ticket_id)
+            if report is None or report.status is not source:
+                continue
+            new = _clone(report)
+            object.__setattr__(new, "status", target)
+            object.__setattr__(new, "version", report.version + 1)
+            if ends:
+                object.__setattr__(new, "ended_at", now)
+            reports[ticket_id] = new
+            changed.append(report)
+
+        def undo() -> None:
+            for report in changed:
+                reports[report.ticket_id] = report
+
+        self._undo.append(undo)
+        return [(report.ticket_id, report.locale) for report in changed]
 
     def move_links(self, source_id: str, target_id: str) -> int:
         self._check()
@@ -458,48 +514,84 @@ class _Transaction:
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
         self._check()
+        added = [
+            _Entry(n.key, n.recipient, None, n, now)
+            for n in notifications
+            if n.key not in self._t.entries
+        ]
+        return self._add_entries(added)
+
+    def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
+        self._check()
+        entries = self._t.entries
+        message = _Message(fanout)
+        prefix = fanout.key_prefix + "/"
+        added = []
+        for recipient in fanout.recipients:
+            key = prefix + recipient
+            if key not in entries:
+                added.append(_Entry(key, recipient, message, None, now))
+        return self._add_entries(added)
+
+    def _add_entries(self, added: list[_Entry]) -> int:
         t = self._t
-        added = 0
-        for notification in notifications:
-            if notification.key in t.entries:
+        entries, queues, due = t.entries, t.queues, t.heap
+        seen: set[str] = set()
+        kept = []
+        for entry in added:
+            if entry.key in seen:  # the same key twice in one call
                 continue
+            seen.add(entry.key)
             t.seq += 1
-            entry = OutboxEntry(
-                notification=notification,
-                seq=t.seq,
-                state=OutboxState.PENDING,
-                next_attempt_at=now,
-                updated_at=now,
-            )
-            self._put(t.entries, notification.key, entry)
-            self._queue_append(notification.recipient, notification.key)
-            added += 1
-        return added
+            entry.seq = t.seq
+            entries[entry.key] = entry
+            queue = queues.get(entry.recipient)
+            if queue is None:
+                queues[entry.recipient] = [entry.key]
+                due.push((entry.next_at, entry.seq, entry.key))
+            else:
+                queue.append(entry.key)
+                if len(queue) == 1:
+                    due.push((entry.next_at, entry.seq, entry.key))
+            kept.append(entry)
 
-    def _queue_append(self, recipient: str, key: str) -> None:
-        t = self._t
-        queue = t.queues.get(recipient)
-        if queue is None:
-            queue = deque()
-            self._put(t.queues, recipient, queue)
-        queue.append(key)
-        self._undo.append(queue.pop)
-        if len(queue) == 1:
-            self._push_head(queue)
+        def undo() -> None:
+            for entry in reversed(kept):
+                del entries[entry.key]
+                queue = queues[entry.recipient]
+                queue.pop()
+                if not queue:
+                    del queues[entry.recipient]
 
-    def _push_head(self, queue: deque[str]) -> None:
-        if queue:
-            head = self._t.entries[queue[0]]
-            heapq.heappush(self._t.heap, (head.next_attempt_at, head.seq, head.key))
+        self._undo.append(undo)
+        return len(kept)
+
+    def _remember(self, entry: _Entry) -> None:
+        old = entry.state_tuple()
+        self._undo.append(lambda: entry.restore(old))
+
+    def _remember_all(self, entries: list[_Entry]) -> None:
+        """One undo step restoring the state of many entries (fewer objects than one each)."""
+        olds = [(entry, entry.state_tuple()) for entry in entries]
+
+        def undo() -> None:
+            for entry, old in olds:
+                entry.restore(old)
+
+        self._undo.append(undo)
 
     def _is_live_head(self, when: datetime, key: str) -> bool:
         entry = self._t.entries.get(key)
-        if entry is None or entry.state is not OutboxState.PENDING:
+        if entry is None or entry.state is not OutboxState.PENDING or entry.next_at != when:
             return False
-        if entry.next_attempt_at != when:
-            return False
-        queue = self._t.queues.get(entry.notification.recipient)
+        queue = self._t.queues.get(entry.recipient)
         return bool(queue) and queue[0] == key  # type: ignore[index]
+
+    def _push_head(self, recipient: str) -> None:
+        queue = self._t.queues.get(recipient)
+        if queue:
+            head = self._t.entries[queue[0]]
+            self._t.heap.push((head.next_at, head.seq, head.key))
 
     def claim_due(
         self, now: datetime, limit: int, lease_until: datetime, claim: str
@@ -507,50 +599,69 @@ class _Transaction:
         self._check()
         t = self._t
         claimed: list[OutboxEntry] = []
-        while t.heap and len(claimed) < limit and t.heap[0][0] <= now:
-            item = heapq.heappop(t.heap)
-            self._undo.append(lambda item=item: heapq.heappush(t.heap, item))  # type: ignore[misc]
-            when, _seq, key = item
+        popped: list[tuple[datetime, int, str]] = []
+        touched: list[tuple[_Entry, tuple[Any, ...]]] = []
+        while t.heap and len(claimed) < limit and t.heap.peek()[0] <= now:
+            item = t.heap.pop()
+            popped.append(item)
+            when, seq, key = item
             if not self._is_live_head(when, key):
                 continue
-            entry = attrs.evolve(
-                t.entries[key],
-                attempts=t.entries[key].attempts + 1,
-                claim=claim,
-                next_attempt_at=lease_until,
-                updated_at=now,
-            )
-            self._put(t.entries, key, entry)
-            heapq.heappush(t.heap, (lease_until, entry.seq, key))
-            claimed.append(entry)
+            entry = t.entries[key]
+            touched.append((entry, entry.state_tuple()))
+            entry.attempts += 1
+            entry.claim = claim
+            entry.next_at = lease_until
+            entry.updated_at = now
+            t.heap.push((lease_until, seq, key))
+            claimed.append(entry.snapshot())
+
+        def undo() -> None:
+            for entry, old in touched:
+                entry.restore(old)
+            for item in popped:
+                t.heap.push(item)
+
+        self._undo.append(undo)
         return claimed
 
-    def _finish(self, key: str, state: OutboxState, error: str, now: datetime) -> bool:
+    def _finish(
+        self, keys: Collection[str], state: OutboxState, error: str, now: datetime
+    ) -> list[str]:
+        """Move pending entries to ``state``, out of their recipients' queues; one undo step."""
         t = self._t
-        entry = t.entries.get(key)
-        if entry is None or entry.state is not OutboxState.PENDING:
-            return False
-        self._put(
-            t.entries,
-            key,
-            attrs.evolve(entry, state=state, claim=None, last_error=error, updated_at=now),
-        )
-        queue = t.queues[entry.notification.recipient]
-        if queue and queue[0] == key:
-            queue.popleft()
-            self._undo.append(lambda: queue.appendleft(key))
-            self._push_head(queue)
-        else:
-            position = queue.index(key)
+        entries, queues = t.entries, t.queues
+        done: list[tuple[_Entry, tuple[Any, ...], int]] = []
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None or entry.state is not OutboxState.PENDING:
+                continue
+            old = entry.state_tuple()
+            entry.state = state
+            entry.claim = None
+            entry.error = error
+            entry.updated_at = now
+            queue = queues[entry.recipient]
+            position = 0 if queue[0] == key else queue.index(key)
             del queue[position]
-            self._undo.append(lambda: queue.insert(position, key))
-        return True
+            if not queue:
+                del queues[entry.recipient]
+            done.append((entry, old, position))
+            if position == 0:
+                self._push_head(entry.recipient)
+
+        def undo() -> None:
+            for entry, old, position in reversed(done):
+                entry.restore(old)
+                queues.setdefault(entry.recipient, []).insert(position, entry.key)
+
+        if done:
+            self._undo.append(undo)
+        return [entry.key for entry, _, _ in done]
 
     def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
         self._check()
-        done = 0
-        for key in keys:
-            done += self._finish(key, OutboxState.DELIVERED, "", now)
+        done = len(self._finish(keys, OutboxState.DELIVERED, "", now))
         if done:
             before = self._t.delivered
             self._t.delivered += done
@@ -558,31 +669,32 @@ class _Transaction:
 
     def schedule_retry(self, key: str, not_before: datetime, error: str, now: datetime) -> None:
         self._check()
-        t = self._t
-        entry = t.entries.get(key)
+        entry = self._t.entries.get(key)
         if entry is None or entry.state is not OutboxState.PENDING:
             return
-        updated = attrs.evolve(
-            entry, claim=None, next_attempt_at=not_before, last_error=error, updated_at=now
-        )
-        self._put(t.entries, key, updated)
-        heapq.heappush(t.heap, (not_before, entry.seq, key))
+        self._remember(entry)
+        entry.claim = None
+        entry.next_at = not_before
+        entry.error = error
+        entry.updated_at = now
+        self._t.heap.push((not_before, entry.seq, key))
 
     def mark_dead(self, key: str, error: str, now: datetime) -> None:
         self._check()
-        if self._finish(key, OutboxState.DEAD, error, now):
+        if self._finish([key], OutboxState.DEAD, error, now):
             self._put(self._t.dead, key, None)
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         self._check()
-        return self._t.entries.get(key)
+        entry = self._t.entries.get(key)
+        return None if entry is None else entry.snapshot()
 
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
         self._check()
         keys = list(self._t.dead)
         if limit is not None:
             keys = keys[:limit]
-        return [self._t.entries[key] for key in keys]
+        return [self._t.entries[key].snapshot() for key in keys]
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:
         self._check()
@@ -591,27 +703,26 @@ class _Transaction:
         for key in keys:
             if key not in t.dead:
                 continue
-            self._drop(t.dead, key)
-            entry = attrs.evolve(
-                t.entries[key],
-                state=OutboxState.PENDING,
-                attempts=0,
-                claim=None,
-                next_attempt_at=now,
-                updated_at=now,
-            )
-            self._put(t.entries, key, entry)
-            recipient = entry.notification.recipient
-            queue = t.queues.get(recipient)
+            self._drop(t.dead, key, ordered=True)
+            entry = t.entries[key]
+            self._remember(entry)
+            entry.state = OutboxState.PENDING
+            entry.attempts = 0
+            entry.claim = None
+            entry.next_at = now
+            entry.updated_at = now
+            queue = t.queues.get(entry.recipient)
             if queue is None:
-                queue = deque()
-                self._put(t.queues, recipient, queue)
-            seqs = [t.entries[k].seq for k in queue]
-            position = bisect.bisect(seqs, entry.seq)
+                queue = []
+                self._put(t.queues, entry.recipient, queue)
+            position = bisect.bisect([t.entries[k].seq for k in queue], entry.seq)
             queue.insert(position, key)
-            self._undo.append(lambda queue=queue, key=key: queue.remove(key))  # type: ignore[misc]
+            # Look the queue up when undoing: a later step may have replaced it.
+            self._undo.append(
+                lambda r=entry.recipient, key=key: t.queues[r].remove(key)  # type: ignore[misc]
+            )
             if position == 0:
-                self._push_head(queue)
+                self._push_head(entry.recipient)
             count += 1
         return count
 
@@ -625,9 +736,134 @@ class _Transaction:
 
     def next_due_at(self) -> datetime | None:
         self._check()
-        heap = self._t.heap
-        while heap and not self._is_live_head(heap[0][0], heap[0][2]):
+        due = self._t.heap
+        while due and not self._is_live_head(due.peek()[0], due.peek()[2]):
             # Stale now, but a rollback may make it live again: restore it then.
-            item = heapq.heappop(heap)
-            self._undo.append(lambda item=item: heapq.heappush(heap, item))  # type: ignore[misc]
-        return heap[0][0] if heap else None
+            item = due.pop()
+            self._undo.append(lambda item=item: due.push(item))  # type: ignore[misc]
+        return due.peek()[0] if due else None
+
+
+_Due = tuple[datetime, int, str]
+
+
+class _DueQueue:
+    """A priority queue of ``(due time, seq, key)``: a FIFO for items pushed in order
+    (the common case: fresh entries, leases, retries) and a heap for the others."""
+
+    __slots__ = ("_heap", "_ready")
+
+    def __init__(self) -> None:
+        self._ready: deque[_Due] = deque()
+        self._heap: list[_Due] = []
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._heap)
+
+    def push(self, item: _Due) -> None:
+        ready = self._ready
+        if not ready or item >= ready[-1]:
+            ready.append(item)
+        else:
+            heapq.heappush(self._heap, item)
+
+    def peek(self) -> _Due:
+        ready, heap = self._ready, self._heap
+        if not heap:
+            return ready[0]
+        if not ready:
+            return heap[0]
+        return ready[0] if ready[0] <= heap[0] else heap[0]
+
+    def pop(self) -> _Due:
+        ready, heap = self._ready, self._heap
+        if heap and (not ready or heap[0] < ready[0]):
+            return heapq.heappop(heap)
+        return ready.popleft()
+
+
+class _Message:
+    """The text a fan-out shares between its recipients, stored once."""
+
+    __slots__ = ("body", "created_at", "incident_id", "locale", "subject", "topic")
+
+    def __init__(self, fanout: FanOut) -> None:
+        self.topic = fanout.topic
+        self.incident_id = fanout.incident_id
+        self.subject = fanout.subject
+        self.body = fanout.body
+        self.created_at = fanout.created_at
+        self.locale = fanout.locale
+
+
+class _Entry:
+    """One outbox entry, mutable inside the store (callers get ``OutboxEntry`` snapshots)."""
+
+    __slots__ = (
+        "attempts",
+        "claim",
+        "error",
+        "key",
+        "message",
+        "next_at",
+        "notification",
+        "recipient",
+        "seq",
+        "state",
+        "updated_at",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        recipient: str,
+        message: _Message | None,
+        notification: Notification | None,
+        now: datetime,
+    ) -> None:
+        self.key = key
+        self.recipient = recipient
+        self.message = message
+        self.notification = notification
+        self.seq = 0
+        self.state = OutboxState.PENDING
+        self.attempts = 0
+        self.next_at = now
+        self.claim: str | None = None
+        self.error = ""
+        self.updated_at = now
+
+    def state_tuple(self) -> tuple[Any, ...]:
+        return (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at)
+
+    def restore(self, old: tuple[Any, ...]) -> None:
+        (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at) = old
+
+    def materialise(self) -> Notification:
+        if self.notification is not None:
+            return self.notification
+        m = self.message
+        assert m is not None
+        return Notification._trusted(
+            self.key,
+            self.recipient,
+            RecipientKind.TICKET,
+            m.topic,
+            m.incident_id,
+            m.subject,
+            m.body,
+            m.created_at,
+            m.locale,
+        )
+
+    def snapshot(self) -> OutboxEntry:
+        return OutboxEntry(
+            notification=self.materialise(),
+            seq=self.seq,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_at,
+            claim=self.claim,
+            last_error=self.error,
+            updated_at=self.updated_at,
+        )
