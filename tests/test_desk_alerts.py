@@ -223,6 +223,32 @@ def test_new_potential_incident_asks_owner_once(
     assert "potential incident " + incident_id in notifier.sent[0].subject
 
 
+def test_potential_incidents_list_in_creation_order(desk: IncidentDesk) -> None:
+    """Incidents detected at the same instant are listed oldest first, INC-9 before INC-10."""
+    report = desk.receive_alerts([signal(f"fp-{n}", region=f"pod{n}") for n in range(12)])
+
+    listed = [i.id for i in desk.potential_incidents(product="support")]
+
+    assert listed == list(report.incidents_started)
+    assert listed[8:10] == ["INC-9", "INC-10"]
+
+
+def test_new_alert_joins_the_latest_open_incident_of_its_group(
+    desk: IncidentDesk, clock: FakeClock
+) -> None:
+    """With two open incidents of one group opened at once, a new alert joins the later one."""
+    desk.receive_alerts([signal(f"fp-{n}", product="chat", region=f"p{n}") for n in range(8)])
+    older = desk.declare_incident(IM, title="Slow", product="support", severity="SEV2", region="eu")
+    newer = desk.declare_incident(
+        IM, title="Slower", product="support", severity="SEV1", region="eu"
+    )
+    assert (older.id, newer.id) == ("INC-9", "INC-10")
+
+    receipt = desk.receive_alert(signal("fp-eu", region="eu"))
+
+    assert (receipt.outcome, receipt.incident_id) == (AlertOutcome.JOINED_OPEN, newer.id)
+
+
 def test_alert_after_incident_resolved_starts_new_potential_incident(
     desk: IncidentDesk,
 ) -> None:

@@ -137,12 +137,25 @@ class _Abort(Exception):
     """Raised inside a transaction to roll it back."""
 
 
+def _fail_after(store: InMemoryStore, *steps: Callable[[Any], object]) -> None:
+    with store.transaction() as tx:
+        for step in steps:
+            step(tx)
+        raise _Abort
+
+
+def rolled_back(store: InMemoryStore, *steps: Callable[[Any], object]) -> None:
+    """Run ``steps`` in one transaction that then raises (and so rolls back)."""
+    with pytest.raises(_Abort):
+        _fail_after(store, *steps)
+
+
 def due_keys(store: InMemoryStore, at: datetime) -> list[str]:
     """The keys a relay would claim at ``at`` (probed in a transaction that is rolled back)."""
     found: list[str] = []
-    with pytest.raises(_Abort), store.transaction() as tx:
-        found.extend(e.key for e in tx.claim_due(at, 10_000, at + HOUR, "probe"))
-        raise _Abort
+    rolled_back(
+        store, lambda tx: found.extend(e.key for e in tx.claim_due(at, 10_000, at + HOUR, "p"))
+    )
     return found
 
 
@@ -305,7 +318,7 @@ CHANGES: dict[str, Callable[[Any], object]] = {
     "entries claimed": lambda tx: tx.claim_due(T0 + 10 * MINUTE, 10, T0 + HOUR, "relay-2"),
     "entry delivered": lambda tx: tx.mark_delivered(["k-a1", "k-d1"], T0),
     "entry delivered, then due time read": lambda tx: (
-        tx.mark_delivered(["k-a1"], T0),
+        tx.mark_delivered(["k-a1", "k-a2"], T0),
         tx.next_due_at(),
     ),
     "retry scheduled": lambda tx: tx.schedule_retry("k-d1", T0 + 3 * HOUR, "later", T0),
@@ -348,9 +361,7 @@ class TestRollback:
         """An exception inside the block undoes every change made in it, indexes included."""
         store = populated_store()
         before = snapshot(store)
-        with pytest.raises(_Abort), store.transaction() as tx:
-            CHANGES[name](tx)
-            raise _Abort
+        rolled_back(store, CHANGES[name])
         assert snapshot(store) == before
 
     def test_rollback_after_a_rolled_back_claim_keeps_entries_claimable(self) -> None:
@@ -358,10 +369,11 @@ class TestRollback:
         store = populated_store()
         expected = due_keys(store, T0 + HOUR)
         for _ in range(3):
-            with pytest.raises(_Abort), store.transaction() as tx:
-                tx.claim_due(T0 + HOUR, 100, T0 + 2 * HOUR, "relay-x")
-                tx.next_due_at()
-                raise _Abort
+            rolled_back(
+                store,
+                lambda tx: tx.claim_due(T0 + HOUR, 100, T0 + 2 * HOUR, "relay-x"),
+                lambda tx: tx.next_due_at(),
+            )
         with store.transaction() as tx:
             claimed = [e.key for e in tx.claim_due(T0 + HOUR, 100, T0 + 2 * HOUR, "relay-y")]
         assert claimed == expected
@@ -468,13 +480,13 @@ class TestOptimisticConcurrency:
         store = populated_store()
         with store.transaction() as tx:
             fresh, stale = tx.report("T-2"), tx.report("T-1")
-            assert fresh is not None and stale is not None
+            assert fresh is not None
+            assert stale is not None
             tx.save_reports([tx.report("T-1")])
         REPORT_LIFECYCLE.fire(fresh, "troubleshoot", now=T0)
         before = snapshot(store)
-        with store.transaction() as tx:
-            with pytest.raises(ConcurrencyConflict):
-                tx.save_reports([fresh, stale])
+        with store.transaction() as tx, pytest.raises(ConcurrencyConflict):
+            tx.save_reports([fresh, stale])
         assert snapshot(store) == before
 
     def test_saving_an_unknown_entity_raises_not_found(self) -> None:
@@ -550,10 +562,11 @@ class TestUniqueness:
         store = populated_store()
         with store.transaction() as tx:
             tx.add_alerts([make_alert("ALR-9", "fp-1", active=False)])
-        with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
+        with store.transaction() as tx:
             old = tx.alert("ALR-9")
             old.active = True
-            tx.save_alerts([old])
+            with pytest.raises(ConcurrencyConflict):
+                tx.save_alerts([old])
 
     def test_a_fingerprint_is_free_again_once_its_alert_is_inactive(self) -> None:
         """After its alert stops being active, a fingerprint may have a new active alert."""
@@ -627,7 +640,8 @@ class TestCopies:
             assert tx.incident("INC-1").title == "latency on support"
             assert tx.alert("ALR-1").count == 1
             stored = tx.report("T-1")
-            assert stored is not None and stored.summary == "pages are slow"
+            assert stored is not None
+            assert stored.summary == "pages are slow"
 
     def test_returned_sequences_are_the_callers(self) -> None:
         """Lists returned by lookups can be changed without changing the store."""
@@ -837,6 +851,24 @@ class TestIndexes:
             assert [r.ticket_id for r in linked] == ["T-3", "T-9"]
             assert tx.linked_recipients("INC-2") == [("T-3", "en"), ("T-9", "en")]
 
+    def test_linked_reports_move_in_bulk(self) -> None:
+        """``transition_linked_reports`` moves only reports in ``source``, bumping versions."""
+        store = populated_store()
+        with store.transaction() as tx:
+            changed = tx.transition_linked_reports(
+                "INC-2", ReportStatus.LINKED, ReportStatus.SOLVED, T0 + HOUR
+            )
+            assert changed == [("T-1", "en"), ("T-3", "en")]
+        with store.transaction() as tx:
+            solved = [tx.report(t) for t in ("T-1", "T-3")]
+            untouched = tx.report("T-2")
+            assert tx.linked_recipients("INC-2") == []
+        assert [(r.status, r.version, r.ended_at) for r in solved if r] == [
+            (ReportStatus.SOLVED, 1, T0 + HOUR)
+        ] * 2
+        assert untouched is not None
+        assert (untouched.status, untouched.version) == (ReportStatus.RECEIVED, 0)
+
     def test_alerts_of_follows_the_alerts_incident(self) -> None:
         """Moving an alert to another incident moves it between ``alerts_of`` lists."""
         store = populated_store()
@@ -891,7 +923,22 @@ class TestOutbox:
             assert tx.enqueue([note("k1"), note("k2"), note("k3"), note("k3")], T0) == 1
             assert tx.outbox_stats() == OutboxStats(pending=2, delivered=1, dead=0)
             entry = tx.outbox_entry("k1")
-            assert entry is not None and entry.state is OutboxState.DELIVERED
+            assert entry is not None
+            assert entry.state is OutboxState.DELIVERED
+
+    def test_a_fanout_is_the_same_as_its_notifications(self) -> None:
+        """``enqueue_fanout`` stores exactly what ``enqueue`` of its notifications would."""
+        bulk, single = InMemoryStore(), InMemoryStore()
+        fanout = _fanout()
+        with bulk.transaction() as tx:
+            assert tx.enqueue_fanout(fanout, T0) == 2
+            assert tx.enqueue_fanout(fanout, T0) == 0
+        with single.transaction() as tx:
+            assert tx.enqueue(fanout.notifications(), T0) == 2
+        keys = [fanout.key_for(r) for r in fanout.recipients]
+        assert keys == ["INC-2/UPD-9/T-1", "INC-2/UPD-9/T-3"]
+        assert snapshot_outbox(bulk, keys) == snapshot_outbox(single, keys)
+        assert claim(bulk, T0) == claim(single, T0) == keys
 
     def test_claims_are_oldest_first_and_limited(self) -> None:
         """``claim_due`` returns at most ``limit`` due heads, oldest first."""
@@ -985,7 +1032,8 @@ class TestOutbox:
             stats = tx.outbox_stats()
             assert (stats.pending, stats.delivered, stats.dead) == (1, 1, 2)
             dead = tx.outbox_entry("k0")
-            assert dead is not None and dead.last_error == "refused"
+            assert dead is not None
+            assert dead.last_error == "refused"
         assert claim(store, T0) == ["k3"]
         with store.transaction() as tx:
             assert tx.next_due_at() == T0 + 2 * MINUTE  # k3's lease
@@ -1005,7 +1053,8 @@ class TestOutbox:
             assert tx.redrive(["a1", "a3", "unknown"], T0 + 2 * MINUTE) == 1
             entry = tx.outbox_entry("a1")
             assert tx.dead_letters() == []
-        assert original is not None and entry is not None
+        assert original is not None
+        assert entry is not None
         assert (entry.key, entry.seq, entry.notification) == (
             original.key,
             original.seq,
@@ -1181,10 +1230,7 @@ class OutboxMachine(RuleBasedStateMachine):
             lambda tx: tx.next_due_at(),
         ]
         order = data.draw(st.lists(st.sampled_from(steps), min_size=1, max_size=10))
-        with pytest.raises(_Abort), self.store.transaction() as tx:
-            for step in order:
-                step(tx)
-            raise _Abort
+        rolled_back(self.store, *order)
 
     @rule(seconds=st.sampled_from([0, 1, 30, 60, 120, 301, 900]))
     def advance(self, seconds: int) -> None:
@@ -1199,7 +1245,7 @@ class OutboxMachine(RuleBasedStateMachine):
             dead = [e.key for e in tx.dead_letters()]
             next_due = tx.next_due_at()
             assert tx.outbox_entry("k-rolled-back") is None
-        by_state = {state: 0 for state in OutboxState}
+        by_state = dict.fromkeys(OutboxState, 0)
         for entry in self.model.values():
             by_state[entry.state] += 1
         assert (stats.pending, stats.delivered, stats.dead) == (

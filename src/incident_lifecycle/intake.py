@@ -117,7 +117,8 @@ class _Batch:
             found = self.tx.active_incidents(group_key=key)
             detected = [i for i in found if i.status is IncidentStatus.DETECTED]
             opened = [i for i in found if i.status is not IncidentStatus.DETECTED]
-            opened.sort(key=lambda i: (i.opened_at or i.detected_at, i.id))
+            # Stable: ties keep the store's oldest-first order (ids do not sort by age).
+            opened.sort(key=lambda i: i.opened_at or i.detected_at)
             choice = detected[0] if detected else (opened[-1] if opened else None)
             if choice is not None:
                 self.touched[choice.id] = choice

@@ -346,7 +346,8 @@ class _Transaction:
         else:
             ids = t.active_incidents
         found = [t.incidents[i] for i in ids]
-        found.sort(key=lambda incident: (incident.detected_at, incident.id))
+        # Ties in time go by creation: ``INC-9`` before ``INC-10`` (same prefix, shorter first).
+        found.sort(key=lambda incident: (incident.detected_at, len(incident.id), incident.id))
         return [_clone(incident) for incident in found]
 
     def incidents_detected_between(

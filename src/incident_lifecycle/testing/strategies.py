@@ -27,6 +27,7 @@ No strategy filters heavily; all of them stay fast enough for large
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeAlias, TypeVar
@@ -99,16 +100,22 @@ _TEXT_CHARS = st.characters(exclude_categories=("Cc", "Cs"), include_characters=
 
 
 @st.composite
-def _anchored(draw: st.DrawFn, chars: st.SearchStrategy[str], min_size: int, max_size: int) -> str:
-    """A string of ``chars`` holding at least one non-blank character, so never blank."""
-    body = draw(st.text(chars, min_size=max(min_size - 1, 0), max_size=max_size - 1))
-    at = draw(st.integers(0, len(body)))
-    return body[:at] + draw(_SOLID_CHARS) + body[at:]
+def _anchored(draw: st.DrawFn, body: st.SearchStrategy[str]) -> str:
+    """A string from ``body`` with one non-blank character inserted, so never blank."""
+    text = draw(body)
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(_SOLID_CHARS) + text[at:]
+
+
+@functools.cache
+def _strings(chars: st.SearchStrategy[str], min_size: int, max_size: int) -> st.SearchStrategy[str]:
+    """Non-blank strings, built once per size range (strategies are immutable, so reusable)."""
+    return _anchored(st.text(chars, min_size=max(min_size - 1, 0), max_size=max_size - 1))
 
 
 def identifiers(*, min_size: int = 1, max_size: int = IDENTIFIER_MAX) -> st.SearchStrategy[str]:
     """Single-line, non-blank strings of ``min_size..max_size`` characters (any script)."""
-    return _anchored(_NAME_CHARS, min_size, max_size)
+    return _strings(_NAME_CHARS, min_size, max_size)
 
 
 def texts(*, max_size: int, min_size: int = 1) -> st.SearchStrategy[str]:
@@ -118,28 +125,31 @@ def texts(*, max_size: int, min_size: int = 1) -> st.SearchStrategy[str]:
     """
     if min_size == 0:
         return st.text(_TEXT_CHARS, max_size=max_size)
-    return _anchored(_TEXT_CHARS, min_size, max_size)
+    return _strings(_TEXT_CHARS, min_size, max_size)
 
 
-def _offsets() -> st.SearchStrategy[timezone]:
-    minutes = st.integers(-(24 * 60 - 1), 24 * 60 - 1)
-    return st.just(UTC) | st.builds(timezone, minutes.map(lambda m: timedelta(minutes=m)))
-
-
+_OFFSETS = st.just(UTC) | st.builds(
+    timezone, st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timedelta(minutes=m))
+)
 _EARLIEST = datetime(2000, 1, 1)
 _LATEST = datetime(2099, 12, 31)
+
+
+@functools.cache
+def _datetimes(min_value: datetime, max_value: datetime) -> st.SearchStrategy[datetime]:
+    return st.datetimes(min_value=min_value, max_value=max_value, timezones=_OFFSETS)
 
 
 def aware_datetimes(
     *, min_value: datetime = _EARLIEST, max_value: datetime = _LATEST
 ) -> st.SearchStrategy[datetime]:
     """Timezone-aware datetimes (UTC or a fixed offset) between two naive bounds."""
-    return st.datetimes(min_value=min_value, max_value=max_value, timezones=_offsets())
+    return _datetimes(min_value, max_value)
 
 
-def _later(start: datetime, max_gap: timedelta = _STEP) -> st.SearchStrategy[datetime]:
-    """A time at or after ``start``, at most ``max_gap`` later."""
-    return st.timedeltas(min_value=timedelta(0), max_value=max_gap).map(lambda gap: start + gap)
+_GAP = st.timedeltas(min_value=timedelta(0), max_value=_STEP)
+"""The gap between two milestones of one entity: zero to three days."""
+_FRACTION = st.floats(min_value=0, max_value=1)
 
 
 def _given(draw: st.DrawFn, value: T | None, strategy: st.SearchStrategy[T]) -> T:
@@ -155,28 +165,58 @@ def _as(enum_type: type[E], value: E | str | None) -> E | None:
     return None if value is None else enum_type(value)
 
 
+@functools.cache
 def _maybe(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | strategy
 
 
+@functools.cache
+def _members(enum_type: type[E]) -> st.SearchStrategy[E]:
+    return st.sampled_from(tuple(enum_type))
+
+
+@functools.cache
+def _subsets(enum_type: type[E]) -> st.SearchStrategy[tuple[E, ...]]:
+    """Distinct members of ``enum_type``, in declaration order."""
+    members = tuple(enum_type)
+    return st.frozensets(_members(enum_type)).map(
+        lambda chosen: tuple(m for m in members if m in chosen)
+    )
+
+
+_SEVERITIES = st.sampled_from(DEFAULT_SCALE.levels)
+
+
 def severities() -> st.SearchStrategy[Severity]:
     """Levels of :data:`DEFAULT_SCALE` (SEV0 to SEV4)."""
-    return st.sampled_from(DEFAULT_SCALE.levels)
+    return _SEVERITIES
 
 
+_LEVEL_FIELDS: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {
+        "description": texts(max_size=500),
+        "public": st.booleans(),
+        "first_update": st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1)),
+        "update_interval": st.timedeltas(
+            min_value=timedelta(seconds=1), max_value=timedelta(days=2)
+        ),
+        "public_review": st.booleans(),
+    }
+)
+"""Everything in a level but its rank and name."""
+_RANKS = st.integers(0, 99)
+_LEVEL_NAMES = identifiers(max_size=32)
+
+
+@st.composite
 def severity_levels(
-    *, rank: int | None = None, name: str | None = None
-) -> st.SearchStrategy[Severity]:
-    """Valid :class:`Severity` values of any rank, name and cadence."""
-    return st.builds(
-        Severity,
-        rank=st.just(rank) if rank is not None else st.integers(0, 99),
-        name=st.just(name) if name is not None else identifiers(max_size=32),
-        description=texts(max_size=500),
-        public=st.booleans(),
-        first_update=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1)),
-        update_interval=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=2)),
-        public_review=st.booleans(),
+    draw: st.DrawFn, *, rank: int | None = None, name: str | None = None
+) -> Severity:
+    """Valid :class:`Severity` values of any rank, name and cadence (or the given ones)."""
+    return Severity(
+        rank=_given(draw, rank, _RANKS),
+        name=_given(draw, name, _LEVEL_NAMES),
+        **draw(_LEVEL_FIELDS),
     )
 
 
@@ -184,28 +224,35 @@ def severity_levels(
 def severity_scales(draw: st.DrawFn, *, min_levels: int = 1, max_levels: int = 8) -> SeverityScale:
     """Custom :class:`SeverityScale` values: unique names and ranks, in any given order."""
     size = draw(st.integers(min_levels, max_levels))
-    names = draw(st.lists(identifiers(max_size=32), min_size=size, max_size=size, unique=True))
-    ranks = draw(st.lists(st.integers(0, 99), min_size=size, max_size=size, unique=True))
-    levels = [draw(severity_levels(rank=r, name=n)) for r, n in zip(ranks, names, strict=True)]
-    return SeverityScale(levels)
+    names = draw(st.lists(_LEVEL_NAMES, min_size=size, max_size=size, unique=True))
+    ranks = draw(st.lists(_RANKS, min_size=size, max_size=size, unique=True))
+    return SeverityScale(
+        [
+            Severity(rank=rank, name=name, **draw(_LEVEL_FIELDS))
+            for rank, name in zip(ranks, names, strict=True)
+        ]
+    )
 
 
 @st.composite
 def actors(draw: st.DrawFn, role: Role | None = None, *, team: str | None = None) -> Actor:
     """Actors of ``role`` (any role by default); engineering actors always have a team."""
-    chosen = draw(st.sampled_from(tuple(Role))) if role is None else role
+    chosen = _given(draw, role, _members(Role))
     if team is None:
         team = draw(identifiers() if chosen is Role.ENGINEERING else _maybe(identifiers()))
     return Actor(name=draw(identifiers()), role=chosen, team=team)
 
 
-def labels(*, max_size: int = 8) -> st.SearchStrategy[dict[str, str]]:
-    """Label mappings (at most ``max_size`` entries, never more than the limit of 64)."""
+@functools.cache
+def _labels(max_size: int) -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(
-        identifiers(max_size=LABEL_MAX),
-        texts(max_size=LABEL_MAX, min_size=0),
-        max_size=min(max_size, MAX_LABELS),
+        identifiers(max_size=LABEL_MAX), texts(max_size=LABEL_MAX, min_size=0), max_size=max_size
     )
+
+
+def labels(*, max_size: int = 4) -> st.SearchStrategy[dict[str, str]]:
+    """Label mappings (at most ``max_size`` entries, never more than the limit of 64)."""
+    return _labels(min(max_size, MAX_LABELS))
 
 
 @st.composite
@@ -221,7 +268,7 @@ def alert_signals(
     return AlertSignal(
         fingerprint=_given(draw, fingerprint, identifiers(max_size=FINGERPRINT_MAX)),
         product=_given(draw, product, identifiers()),
-        kind=_given(draw, kind, st.sampled_from(tuple(AlertKind))),
+        kind=_given(draw, kind, _members(AlertKind)),
         summary=draw(texts(max_size=SUMMARY_MAX)),
         observed_at=_given(draw, observed_at, aware_datetimes()),
         region=draw(_maybe(identifiers())),
@@ -231,13 +278,15 @@ def alert_signals(
 
 @st.composite
 def alerts(draw: st.DrawFn, status: AlertStatus | str | None = None) -> Alert:
-    """Alerts in any status: a lone signal is seen once; one in an incident names it."""
-    chosen = (
-        AlertStatus(status) if status is not None else draw(st.sampled_from(tuple(AlertStatus)))
-    )
+    """Alerts in any status: a lone signal is seen once; one in an incident names it.
+
+    A received alert is active; a dismissed or recovered one is not; a validated
+    one may be either (active while its incident is open).
+    """
+    chosen = AlertStatus(status) if status is not None else draw(_members(AlertStatus))
     signal = draw(alert_signals())
     count = draw(st.integers(1, 10_000))
-    last_seen = signal.observed_at if count == 1 else draw(_later(signal.observed_at))
+    last_seen = signal.observed_at if count == 1 else signal.observed_at + draw(_GAP)
     grouped = chosen is not AlertStatus.RECEIVED or draw(st.booleans())
     return Alert(
         id=draw(identifiers()),
@@ -252,6 +301,8 @@ def alerts(draw: st.DrawFn, status: AlertStatus | str | None = None) -> Alert:
         status=chosen,
         count=count,
         incident_id=draw(identifiers()) if grouped else None,
+        active=chosen is AlertStatus.RECEIVED
+        or (chosen is AlertStatus.VALIDATED and draw(st.booleans())),
         version=draw(st.integers(0, 1_000)),
     )
 
@@ -262,7 +313,7 @@ _LOCALES = ("en", "en-GB", "fr", "fr-CA", "de", "es-419", "ja", "pt_BR")
 @st.composite
 def customer_reports(draw: st.DrawFn, status: ReportStatus | str | None = None) -> CustomerReport:
     """Reports in any status: linked ones name an incident; solved or transferred ones ended."""
-    chosen = _given(draw, _as(ReportStatus, status), st.sampled_from(tuple(ReportStatus)))
+    chosen = _given(draw, _as(ReportStatus, status), _members(ReportStatus))
     reported_at = draw(aware_datetimes())
     if chosen is ReportStatus.LINKED:
         incident_id: str | None = draw(identifiers())
@@ -275,19 +326,20 @@ def customer_reports(draw: st.DrawFn, status: ReportStatus | str | None = None) 
         ticket_id=draw(identifiers()),
         account_id=draw(identifiers()),
         product=draw(identifiers()),
-        symptom=draw(st.sampled_from(tuple(Symptom))),
+        symptom=draw(_members(Symptom)),
         summary=draw(texts(max_size=REPORT_SUMMARY_MAX)),
         reported_at=reported_at,
         region=draw(_maybe(identifiers())),
-        channel=draw(st.sampled_from(tuple(Channel))),
+        channel=draw(_members(Channel)),
         locale=draw(st.sampled_from(_LOCALES)),
         status=chosen,
         incident_id=incident_id,
-        ended_at=draw(_later(reported_at)) if ended else None,
+        ended_at=reported_at + draw(_GAP) if ended else None,
         version=draw(st.integers(0, 1_000)),
     )
 
 
+@functools.cache
 def remediation_items() -> st.SearchStrategy[RemediationItem]:
     """Follow-up work items: a description, an owner team and a due date."""
     return st.builds(
@@ -298,6 +350,7 @@ def remediation_items() -> st.SearchStrategy[RemediationItem]:
     )
 
 
+@functools.cache
 def reviews() -> st.SearchStrategy[Review]:
     """Post-incident reviews with a root cause and up to four remediation items."""
     return st.builds(
@@ -336,9 +389,9 @@ def _stamps(draw: st.DrawFn, status: IncidentStatus, detected_at: datetime) -> d
     now = detected_at
     for name, required in _milestones(status, reopened).items():
         if required or draw(st.booleans()):
-            now = out[name] = draw(_later(now))
+            now = out[name] = now + draw(_GAP)
     if status in (IncidentStatus.DISMISSED, IncidentStatus.MERGED):
-        now = out["ended_at"] = draw(_later(now))
+        now = out["ended_at"] = now + draw(_GAP)
     was_reopened = reopened or ("resolved_at" in out and draw(st.booleans()))
     out["reopen_count"] = draw(st.integers(1, 5)) if was_reopened else 0
     if "opened_at" in out:
@@ -348,16 +401,27 @@ def _stamps(draw: st.DrawFn, status: IncidentStatus, detected_at: datetime) -> d
 
 @st.composite
 def _updates(draw: st.DrawFn, opened_at: datetime, until: datetime) -> dict[str, Any]:
-    """The last update fields: a public update is also the last update or before it."""
+    """The update fields: first public <= last public <= last update, between two times."""
     if not draw(st.booleans()):
         return {}
-    last_update = draw(st.timedeltas(timedelta(0), until - opened_at)) + opened_at
+    last_update = opened_at + (until - opened_at) * draw(_FRACTION)
     out: dict[str, Any] = {"last_update_at": last_update}
     if draw(st.booleans()):
-        out["last_public_update_at"] = opened_at + draw(
-            st.timedeltas(timedelta(0), last_update - opened_at)
-        )
+        last_public = opened_at + (last_update - opened_at) * draw(_FRACTION)
+        out["first_public_update_at"] = opened_at + (last_public - opened_at) * draw(_FRACTION)
+        out["last_public_update_at"] = last_public
         out["last_public_update"] = draw(texts(max_size=UPDATE_BODY_MAX))
+    return out
+
+
+@st.composite
+def _open_chores(draw: st.DrawFn, opened_at: datetime) -> dict[str, Any]:
+    """Digest and reminder bookkeeping, which only an opened incident has."""
+    out: dict[str, Any] = {"signals_since_digest": draw(st.integers(0, 50))}
+    if draw(st.booleans()):
+        out["last_digest_at"] = opened_at + draw(_GAP)
+    if draw(st.booleans()):
+        out["last_reminder_at"] = opened_at + draw(_GAP)
     return out
 
 
@@ -373,7 +437,7 @@ def service_incidents(
     were merged into. A reopened incident is open with ``resolved_at`` and a
     positive ``reopen_count``.
     """
-    chosen = _given(draw, _as(IncidentStatus, status), st.sampled_from(tuple(IncidentStatus)))
+    chosen = _given(draw, _as(IncidentStatus, status), _members(IncidentStatus))
     ids = draw(st.lists(identifiers(), min_size=2, max_size=2, unique=True))
     detected_at = draw(aware_datetimes())
     fields = draw(_stamps(chosen, detected_at))
@@ -387,7 +451,9 @@ def service_incidents(
     if chosen is IncidentStatus.CLOSED:
         fields["review"] = draw(reviews())
     if validated and draw(st.booleans()):
-        fields["acknowledged_at"] = draw(_later(detected_at))
+        fields["acknowledged_at"] = detected_at + draw(_GAP)
+    if "opened_at" in fields:
+        fields.update(draw(_open_chores(fields["opened_at"])))
     return ServiceIncident(
         id=ids[0],
         title=draw(texts(max_size=TITLE_MAX)),
@@ -395,6 +461,9 @@ def service_incidents(
         owner_team=draw(identifiers()),
         detected_at=detected_at,
         region=draw(_maybe(identifiers())),
+        group_key=draw(_maybe(texts(max_size=1_000))),
+        signal_kinds=draw(_subsets(AlertKind)),
+        reported_symptoms=draw(_subsets(Symptom)),
         severity=draw(severities()) if validated else None,
         status=chosen,
         version=draw(st.integers(0, 1_000)),
@@ -405,6 +474,7 @@ def service_incidents(
 _UPDATE_PHASES = (*sorted(OPEN_STATUSES), IncidentStatus.RESOLVED)
 
 
+@functools.cache
 def status_updates() -> st.SearchStrategy[StatusUpdate]:
     """Public or internal updates announcing an open phase or the resolution."""
     return st.builds(
@@ -412,7 +482,7 @@ def status_updates() -> st.SearchStrategy[StatusUpdate]:
         id=identifiers(),
         incident_id=identifiers(),
         body=texts(max_size=UPDATE_BODY_MAX),
-        visibility=st.sampled_from(tuple(Visibility)),
+        visibility=_members(Visibility),
         status=st.sampled_from(_UPDATE_PHASES),
         posted_at=aware_datetimes(),
         author=actors(),
