@@ -6,9 +6,17 @@ adding an adapter there (SQLite, say) runs every desk test on it too.
 
 Fixtures: ``store_factory`` (parametrised over the factories; a callable, safe
 to call once per hypothesis example), ``store``, ``clock``, ``notifier`` and
-``desk``. Import the ones a module uses, for example::
+``desk``. A test module binds each fixture it uses (and each one those depend
+on) to a module name, which is how pytest finds it and keeps ruff from reading
+the parameter as a redefinition of an unused import::
 
-    from desk_support import clock, desk, notifier, store, store_factory  # noqa: F401
+    import desk_support as support
+
+    store_factory = support.store_factory
+    store = support.store
+    clock = support.clock
+    notifier = support.notifier
+    desk = support.desk
 """
 
 from __future__ import annotations

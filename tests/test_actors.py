@@ -74,8 +74,9 @@ class TestActor:
 
     def test_engineering_actor_must_name_a_team(self) -> None:
         """An engineer without a team is refused, naming ``team``."""
-        with pytest.raises(InvalidInput, match="^team: an engineering actor must name their team$"):
+        with pytest.raises(InvalidInput, match=r"^team: an engineering actor must name") as info:
             Actor(name="eve", role=Role.ENGINEERING)
+        assert info.value.field == "team"
 
     @pytest.mark.parametrize("role", [Role.MONITORING, Role.SUPPORT, Role.INCIDENT_MANAGER])
     def test_other_roles_may_have_no_team(self, role: Role) -> None:
@@ -205,13 +206,12 @@ class TestCheckPermitted:
     @given(ils.actors(), st.sampled_from(list(Action)), st.sampled_from([None, OWNER, OTHER]))
     def test_agrees_with_is_permitted(self, who: Actor, action: Action, owner: str | None) -> None:
         """``check_permitted`` raises ``NotPermitted`` exactly when ``is_permitted`` says no."""
-        try:
+        if is_permitted(who, action, owner):
             check_permitted(who, action, owner)
-        except NotPermitted as refusal:
-            assert not is_permitted(who, action, owner)
-            assert str(refusal).startswith(f"{who} may not {action.value}: ")
         else:
-            assert is_permitted(who, action, owner)
+            with pytest.raises(NotPermitted) as info:
+                check_permitted(who, action, owner)
+            assert str(info.value).startswith(f"{who} may not {action.value}: ")
 
     @given(ils.actors())
     def test_everyone_may_deliver_notifications(self, who: Actor) -> None:

@@ -69,7 +69,7 @@ class TestAlertSignal:
             ("fingerprint", "a\tb"),
             ("product", " "),
             ("summary", ""),
-            ("observed_at", datetime(2026, 3, 1)),  # noqa: DTZ001
+            ("observed_at", datetime(2026, 3, 1)),
             ("observed_at", "2026-03-01T12:00:00Z"),
             ("kind", "cpu"),
             ("kind", "LATENCY"),
@@ -114,7 +114,7 @@ class TestAlert:
     def test_from_signal_opens_a_received_alert_seen_once(
         self, signal: AlertSignal, alert_id: str
     ) -> None:
-        """A new alert copies its first signal, is received, counted once, first and last seen then."""
+        """A new alert copies its first signal: received, active, seen once at one instant."""
         alert = Alert.from_signal(alert_id, signal)
         assert (alert.id, alert.fingerprint, alert.product) == (
             alert_id,
@@ -134,6 +134,7 @@ class TestAlert:
             None,
             0,
         )
+        assert alert.active
 
     @given(st.lists(st.timedeltas(timedelta(hours=-2), timedelta(hours=2)), max_size=20))
     def test_repeats_count_and_last_seen_never_moves_back(self, offsets: list[timedelta]) -> None:
@@ -152,10 +153,17 @@ class TestAlert:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("status", "closed"), ("count", 0), ("count", True), ("version", -1), ("id", "")],
+        [
+            ("status", "closed"),
+            ("count", 0),
+            ("count", True),
+            ("version", -1),
+            ("id", ""),
+            ("active", "yes"),
+        ],
     )
     def test_refuses_invalid_fields_by_name(self, field: str, value: object) -> None:
-        """An unknown status, a count below one, a negative version or a blank id is refused."""
+        """A bad status, count, version, id or active flag is refused by name."""
         alert = Alert.from_signal("A-1", AlertSignal(**signal_args()))
         kwargs = {**attrs.asdict(alert, recurse=False), field: value}
         assert refused_field(Alert, **kwargs) == field

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -109,13 +109,13 @@ class TestCheckText:
     @given(ils.texts(max_size=50), st.sampled_from(TEXT_CONTROL), st.integers(0, 50))
     def test_refuses_other_control_characters(self, value: str, char: str, at: int) -> None:
         """Control characters other than tab and line breaks are refused in free text."""
-        with pytest.raises(InvalidInput, match="^body: must not contain control characters"):
+        with pytest.raises(InvalidInput, match=r"^body: must not contain control characters"):
             check_text("body", _insert(value, char, at), max_len=100)
 
     @given(BLANKS)
     def test_refuses_blank_text_by_default(self, value: str) -> None:
         """Whitespace-only text is refused when at least one character is required."""
-        with pytest.raises(InvalidInput, match="^summary: must not be empty$"):
+        with pytest.raises(InvalidInput, match=r"^summary: must not be empty$"):
             check_text("summary", value, max_len=100)
 
     @given(BLANKS)
@@ -143,7 +143,7 @@ class TestCheckAware:
     @given(st.datetimes())
     def test_refuses_naive_datetimes(self, value: datetime) -> None:
         """A naive datetime is refused as ambiguous, naming the field."""
-        with pytest.raises(InvalidInput, match="^observed_at: must be timezone-aware"):
+        with pytest.raises(InvalidInput, match=r"^observed_at: must be timezone-aware"):
             check_aware("observed_at", value)
 
     @pytest.mark.parametrize("value", [date(2026, 1, 1), "2026-01-01T00:00:00Z", 1767225600])
@@ -179,7 +179,7 @@ class TestCheckNumbersAndDates:
     @given(st.timedeltas(max_value=-timedelta(microseconds=1)))
     def test_refuses_negative_timedeltas(self, value: timedelta) -> None:
         """A negative timedelta is refused, naming the field."""
-        with pytest.raises(InvalidInput, match="^first_update: must not be negative$"):
+        with pytest.raises(InvalidInput, match=r"^first_update: must not be negative$"):
             check_non_negative("first_update", value)
 
     def test_refuses_seconds_as_a_timedelta(self) -> None:
@@ -205,7 +205,7 @@ class TestCheckNumbersAndDates:
     @given(st.integers(max_value=0))
     def test_refuses_ints_below_the_minimum(self, value: int) -> None:
         """An int below the minimum is refused, naming the minimum."""
-        with pytest.raises(InvalidInput, match="^count: must be at least 1$"):
+        with pytest.raises(InvalidInput, match=r"^count: must be at least 1$"):
             check_int("count", value, minimum=1)
 
     @pytest.mark.parametrize("value", [True, False, 1.0, "1"])
@@ -244,13 +244,13 @@ class TestFreezeLabels:
     )
     def test_refuses_non_string_keys_and_values(self, value: Mapping[Any, Any]) -> None:
         """Every key and value must be a string."""
-        with pytest.raises(InvalidInput, match="^labels: keys and values must be strings"):
+        with pytest.raises(InvalidInput, match=r"^labels: keys and values must be strings"):
             freeze_labels(value)
 
     @pytest.mark.parametrize("value", [[("k", "v")], "k=v", 3])
     def test_refuses_non_mappings(self, value: object) -> None:
         """Labels must be a mapping."""
-        with pytest.raises(InvalidInput, match="^labels: must be a mapping"):
+        with pytest.raises(InvalidInput, match=r"^labels: must be a mapping"):
             freeze_labels(value)
 
     @pytest.mark.parametrize("value", [{"": "v"}, {"k\n": "v"}, {"k": "v\x00"}, {"k": "v" * 256}])
@@ -279,12 +279,12 @@ class TestAttrsValidators:
     def test_optional_lets_none_through_and_checks_the_rest(self) -> None:
         """``optional`` accepts ``None`` and validates anything else."""
         assert _Sample(code="a", note=None).note is None
-        with pytest.raises(InvalidInput, match="^note: must not be empty$"):
+        with pytest.raises(InvalidInput, match=r"^note: must not be empty$"):
             _Sample(code="a", note=" ")
 
     def test_enum_member_refuses_raw_values(self) -> None:
         """``enum_member`` wants the member itself, not its value string."""
-        with pytest.raises(InvalidInput, match="^colour: must be a Colour, not a raw value$"):
+        with pytest.raises(InvalidInput, match=r"^colour: must be a Colour, not a raw value$"):
             _Sample(code="a", colour="red")
 
     def test_enum_member_refuses_unknown_values(self) -> None:
@@ -294,6 +294,6 @@ class TestAttrsValidators:
 
     def test_instance_refuses_other_types(self) -> None:
         """``instance`` names both the expected and the actual type."""
-        with pytest.raises(InvalidInput, match="^when: must be a datetime, not str$"):
+        with pytest.raises(InvalidInput, match=r"^when: must be a datetime, not str$"):
             _Sample(code="a", when="yesterday")
-        assert _Sample(code="a", when=datetime(2026, 1, 1, tzinfo=timezone.utc)).code == "a"
+        assert _Sample(code="a", when=datetime(2026, 1, 1, tzinfo=UTC)).code == "a"

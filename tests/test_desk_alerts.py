@@ -233,9 +233,7 @@ def test_potential_incidents_list_in_creation_order(desk: IncidentDesk) -> None:
     assert listed[8:10] == ["INC-9", "INC-10"]
 
 
-def test_new_alert_joins_the_latest_open_incident_of_its_group(
-    desk: IncidentDesk, clock: FakeClock
-) -> None:
+def test_new_alert_joins_the_latest_open_incident_of_its_group(desk: IncidentDesk) -> None:
     """With two open incidents of one group opened at once, a new alert joins the later one."""
     desk.receive_alerts([signal(f"fp-{n}", product="chat", region=f"p{n}") for n in range(8)])
     older = desk.declare_incident(IM, title="Slow", product="support", severity="SEV2", region="eu")

@@ -42,7 +42,8 @@ class TestRegistry:
         cls = EVENT_TYPES[name]
         assert cls is getattr(events, name)
         assert "__attrs_attrs__" in vars(cls)
-        assert issubclass(cls, DomainEvent) and cls is not DomainEvent
+        assert issubclass(cls, DomainEvent)
+        assert cls is not DomainEvent
 
     def test_is_read_only_and_sorted(self) -> None:
         """The registry is sorted by name and cannot be changed."""
@@ -84,7 +85,7 @@ class TestCommonFields:
         ("field", "value"),
         [
             ("actor", "noc-bot"),
-            ("at", datetime(2026, 3, 1)),  # noqa: DTZ001
+            ("at", datetime(2026, 3, 1)),
             ("at", "2026-03-01T12:00:00Z"),
             ("incident_id", ""),
         ],
@@ -121,7 +122,7 @@ class TestSpecificEvents:
             incident_id="INC-7", actor=ACTOR, at=T0, alert_id="A-1", fingerprint="f" * 255
         )
         assert len(event.fingerprint) == 255
-        with pytest.raises(InvalidInput, match="^fingerprint: "):
+        with pytest.raises(InvalidInput, match=r"^fingerprint: "):
             attrs.evolve(event, fingerprint="f" * 256)
 
     def test_optional_texts_default_to_empty(self) -> None:
@@ -134,10 +135,10 @@ class TestSpecificEvents:
 
     def test_reminder_due_time_must_be_aware(self) -> None:
         """An update reminder's due time is timezone-aware."""
-        with pytest.raises(InvalidInput, match="^due_at: "):
+        with pytest.raises(InvalidInput, match=r"^due_at: "):
             events.UpdateReminderSent(
                 incident_id="INC-7",
                 actor=ACTOR,
                 at=T0,
-                due_at=datetime(2026, 3, 1),  # noqa: DTZ001
+                due_at=datetime(2026, 3, 1),
             )

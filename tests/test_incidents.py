@@ -16,6 +16,7 @@ from incident_lifecycle.domain import (
     SEV1,
     SEV3,
     Actor,
+    AlertKind,
     Handoff,
     IncidentStatus,
     InvalidInput,
@@ -24,13 +25,14 @@ from incident_lifecycle.domain import (
     Role,
     ServiceIncident,
     StatusUpdate,
+    Symptom,
     Visibility,
 )
 from incident_lifecycle.domain.incidents import TITLE_MAX
 from incident_lifecycle.testing import strategies as ils
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-NAIVE = datetime(2026, 3, 1, 12, 0)  # noqa: DTZ001
+NAIVE = datetime(2026, 3, 1, 12, 0)
 ENGINEER = Actor(name="eve", role=Role.ENGINEERING, team="chat-eng")
 MILESTONES = [
     "opened_at",
@@ -41,7 +43,10 @@ MILESTONES = [
     "closed_at",
     "ended_at",
     "last_update_at",
+    "first_public_update_at",
     "last_public_update_at",
+    "last_digest_at",
+    "last_reminder_at",
 ]
 
 
@@ -83,10 +88,16 @@ class TestServiceIncident:
         """A new incident is detected, without severity, milestones or reopenings."""
         incident = ServiceIncident(**incident_args())
         assert incident.status is IncidentStatus.DETECTED
-        assert incident.is_potential and not incident.is_open and not incident.is_final
-        assert incident.severity is None and not incident.is_public
+        assert (incident.is_potential, incident.is_open, incident.is_final) == (True, False, False)
+        assert incident.severity is None
+        assert not incident.is_public
         assert all(getattr(incident, name) is None for name in MILESTONES)
-        assert (incident.version, incident.reopen_count) == (0, 0)
+        assert (incident.version, incident.reopen_count, incident.signals_since_digest) == (0, 0, 0)
+        assert (incident.signal_kinds, incident.reported_symptoms, incident.group_key) == (
+            (),
+            (),
+            None,
+        )
 
     @pytest.mark.parametrize("status", list(IncidentStatus), ids=str)
     def test_status_properties_follow_the_status(self, status: IncidentStatus) -> None:
@@ -116,6 +127,32 @@ class TestServiceIncident:
         """Products are 1-64 distinct identifiers, never a bare string."""
         assert refused_field(ServiceIncident, **incident_args(products=products)) == "products"
 
+    def test_signal_kinds_and_symptoms_are_distinct_and_sorted(self) -> None:
+        """Kinds and symptoms, as values or members in any order, are kept once each, sorted."""
+        incident = ServiceIncident(
+            **incident_args(
+                signal_kinds=["volume", AlertKind.LATENCY, "volume"],
+                reported_symptoms={Symptom.SLOW, Symptom.ERRORS},
+            )
+        )
+        assert incident.signal_kinds == (AlertKind.LATENCY, AlertKind.VOLUME)
+        assert incident.reported_symptoms == (Symptom.ERRORS, Symptom.SLOW)
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("signal_kinds", ["cpu"]),
+            ("signal_kinds", "latency"),
+            ("signal_kinds", None),
+            ("reported_symptoms", ["broken"]),
+            ("reported_symptoms", "slow"),
+        ],
+        ids=repr,
+    )
+    def test_refuses_unknown_kinds_and_symptoms(self, field: str, value: object) -> None:
+        """An unknown kind or symptom, or a bare string, is refused by name."""
+        assert refused_field(ServiceIncident, **incident_args(**{field: value})) == field
+
     @pytest.mark.parametrize("severity", ["SEV1", 1, object()], ids=repr)
     def test_refuses_severities_that_are_not_levels(self, severity: object) -> None:
         """The severity is a ``Severity`` level, not its name or rank."""
@@ -138,6 +175,8 @@ class TestServiceIncident:
             ("region", ""),
             ("version", -1),
             ("reopen_count", -1),
+            ("signals_since_digest", -1),
+            ("group_key", ""),
             ("review", "done"),
             ("merged_into", ""),
             ("dismissal_reason", ""),

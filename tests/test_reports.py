@@ -123,8 +123,8 @@ class TestCustomerReport:
             ("status", "open"),
             ("summary", "   "),
             ("summary", "bad\x07bell"),
-            ("reported_at", datetime(2026, 3, 1)),  # noqa: DTZ001
-            ("ended_at", datetime(2026, 3, 1)),  # noqa: DTZ001
+            ("reported_at", datetime(2026, 3, 1)),
+            ("ended_at", datetime(2026, 3, 1)),
             ("incident_id", ""),
             ("version", -1),
         ],

@@ -70,7 +70,7 @@ class TestSeverity:
     @given(st.timedeltas(max_value=-timedelta(microseconds=1)))
     def test_negative_first_update_is_refused(self, delay: timedelta) -> None:
         """A negative first-update delay is refused, naming ``first_update``."""
-        with pytest.raises(InvalidInput, match="^first_update: must not be negative$"):
+        with pytest.raises(InvalidInput, match=r"^first_update: must not be negative$"):
             Severity(**level(first_update=delay))
 
     @pytest.mark.parametrize(
@@ -104,13 +104,13 @@ class TestDefaultScale:
     @pytest.mark.parametrize("high", [SEV0, SEV1, SEV2], ids=str)
     def test_high_severities_are_public_15_then_30_minutes(self, high: Severity) -> None:
         """SEV0-SEV2 are announced within 15 minutes, updated every 30, reviewed publicly."""
-        assert high.public and high.public_review
+        assert (high.public, high.public_review) == (True, True)
         assert (high.first_update, high.update_interval) == (15 * MINUTE, 30 * MINUTE)
 
     @pytest.mark.parametrize("low", [SEV3, SEV4], ids=str)
     def test_low_severities_are_internal(self, low: Severity) -> None:
         """SEV3-SEV4 are neither announced nor reviewed publicly, and update more slowly."""
-        assert not low.public and not low.public_review
+        assert (low.public, low.public_review) == (False, False)
         assert low.update_interval > SEV2.update_interval
 
     def test_looks_levels_up_by_name_and_rank(self) -> None:
@@ -133,7 +133,7 @@ class TestDefaultScale:
 
     def test_unknown_rank_is_refused(self) -> None:
         """A rank the scale lacks is refused as ``severity``."""
-        with pytest.raises(InvalidInput, match="^severity: no level has rank 5$"):
+        with pytest.raises(InvalidInput, match=r"^severity: no level has rank 5$"):
             DEFAULT_SCALE.by_rank(5)
 
     def test_resolve_accepts_levels_and_names(self) -> None:
@@ -145,7 +145,7 @@ class TestDefaultScale:
         """A level that is not on the scale is refused even if its name is."""
         impostor = attrs.evolve(SEV1, public=False)
         assert impostor not in DEFAULT_SCALE
-        with pytest.raises(InvalidInput, match="^severity: SEV1 is not a level of this scale$"):
+        with pytest.raises(InvalidInput, match=r"^severity: SEV1 is not a level of this scale$"):
             DEFAULT_SCALE.resolve(impostor)
 
     def test_len_and_membership(self) -> None:
@@ -181,17 +181,17 @@ class TestSeverityScale:
     @pytest.mark.parametrize("levels", [(), []])
     def test_refuses_a_scale_without_levels(self, levels: Any) -> None:
         """A scale needs at least one level."""
-        with pytest.raises(InvalidInput, match="^levels: a scale needs at least one level$"):
+        with pytest.raises(InvalidInput, match=r"^levels: a scale needs at least one level$"):
             SeverityScale(levels)
 
     def test_refuses_duplicate_names(self) -> None:
         """Two levels with one name are refused, naming the duplicate."""
-        with pytest.raises(InvalidInput, match="^levels: duplicate level names: SEV1$"):
+        with pytest.raises(InvalidInput, match=r"^levels: duplicate level names: SEV1$"):
             SeverityScale([SEV0, SEV1, attrs.evolve(SEV1, rank=7)])
 
     def test_refuses_duplicate_ranks(self) -> None:
         """Two levels with one rank are refused."""
-        with pytest.raises(InvalidInput, match="^levels: duplicate level ranks$"):
+        with pytest.raises(InvalidInput, match=r"^levels: duplicate level ranks$"):
             SeverityScale([SEV0, attrs.evolve(SEV1, rank=0, name="P0")])
 
     @pytest.mark.parametrize("levels", [[SEV0, "SEV1"], "SEV0", (s for s in [SEV0]), {SEV0}])

@@ -1,14 +1,17 @@
 """The support side of the desk: triage of customer reports, ticket links, cadence.
 
-Mixed into :class:`~incident_lifecycle.desk.IncidentDesk`; see its docs.
+Mixed into :class:`~incident_lifecycle.desk.IncidentDesk`; see its docs. Linking
+and troubleshooting are the volume path of a storm of customer reports, so they
+move reports with the lifecycle's compiled table (``fire_many``), never building
+a machine per ticket; the table is compiled from ``ReportLifecycle`` itself.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import attrs
 
@@ -83,13 +86,12 @@ class ReportCommands:
         self, tx: StoreTransaction, report: CustomerReport, now: datetime
     ) -> TriageDecision:
         candidates = [
-            i for i in tx.active_incidents(product=report.product) if i.status in OPEN_STATUSES
+            i
+            for i in tx.active_incidents(product=report.product, region=report.region)
+            if i.status in OPEN_STATUSES
         ]
-        recent = [
-            r
-            for r in tx.reports_since(report.product, now - self.policy.lookback)
-            if r.ticket_id != report.ticket_id
-        ]
+        since = max(now, report.reported_at) - self.policy.lookback
+        recent = _RecentReports(tx, report, since)
         decision = self.policy.assess(report, candidates, recent, now)
         if not isinstance(decision, TriageDecision):
             raise InvalidInput("policy", "a triage policy must return a TriageDecision")
@@ -149,7 +151,7 @@ class ReportCommands:
                 )
             )
             if incident is None:
-                REPORT_LIFECYCLE.fire(stored, "troubleshoot", now=now)
+                REPORT_LIFECYCLE.fire_many([stored], "troubleshoot", now=now)
                 tx.add_report(stored)
             else:
                 tx.add_report(stored)
@@ -247,7 +249,7 @@ class ReportCommands:
     ) -> None:
         """Link ``report`` to ``incident`` and tell the customer the current status."""
         if report.status is not ReportStatus.LINKED:
-            REPORT_LIFECYCLE.fire(report, "link", now=now)
+            REPORT_LIFECYCLE.fire_many([report], "link", now=now)
         report.incident_id = incident.id
         tx.link(report.ticket_id, incident.id)
         if report.symptom not in incident.reported_symptoms:
@@ -456,6 +458,38 @@ class ReportCommands:
             return sent
 
         return self._run(work)
+
+
+class _RecentReports(Sequence[CustomerReport]):
+    """The recent reports of a product, read from the store only if the policy looks."""
+
+    def __init__(self, tx: StoreTransaction, report: CustomerReport, since: datetime) -> None:
+        self._tx = tx
+        self._report = report
+        self._since = since
+        self._rows: list[CustomerReport] | None = None
+
+    def _load(self) -> list[CustomerReport]:
+        if self._rows is None:
+            self._rows = [
+                r
+                for r in self._tx.reports_since(self._report.product, self._since)
+                if r.ticket_id != self._report.ticket_id
+            ]
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    @overload
+    def __getitem__(self, index: int) -> CustomerReport: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CustomerReport]: ...
+    def __getitem__(self, index: int | slice) -> CustomerReport | Sequence[CustomerReport]:
+        return self._load()[index]
+
+    def __iter__(self) -> Iterator[CustomerReport]:
+        return iter(self._load())
 
 
 def _actor(by: object) -> Actor:

@@ -182,9 +182,17 @@ class StoreTransaction(Protocol):
         ...
 
     def active_incidents(
-        self, *, product: str | None = None, group_key: str | None = None
+        self,
+        *,
+        product: str | None = None,
+        group_key: str | None = None,
+        region: str | None = None,
     ) -> Sequence[ServiceIncident]:
-        """Detected and open incidents (optionally of a product or group key), oldest first."""
+        """Detected and open incidents, oldest first (ties: ``INC-9`` before ``INC-10``).
+
+        Optionally only those of a product, of a group key, or compatible with
+        a region (their region is ``region`` or unset).
+        """
         ...
 
     def incidents_detected_between(

@@ -10,6 +10,7 @@ candidates, the recent reports and the time.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -184,8 +185,9 @@ _STOP = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def terms(text: str) -> frozenset[str]:
-    """Significant lower-case words of 4+ letters, stop words removed."""
+    """Significant lower-case words of 4+ letters, stop words removed (memoised: pure)."""
     return frozenset(w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP)
 
 

@@ -9,7 +9,6 @@ does not grow with the history kept.
 from __future__ import annotations
 
 import bisect
-import copy
 import heapq
 import threading
 from collections import deque
@@ -17,6 +16,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
+
+import attrs
 
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
@@ -35,8 +36,19 @@ _ACTIVE_INCIDENT = OPEN_STATUSES | {IncidentStatus.DETECTED}
 _MISSING: Any = object()
 
 
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
 def _clone(entity: T) -> T:
-    return copy.copy(entity)
+    """A shallow copy of an attrs entity, without running its validators again."""
+    cls = type(entity)
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = _SLOTS[cls] = tuple(f.name for f in attrs.fields(cls))  # type: ignore[arg-type]
+    new = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, getattr(entity, name))
+    return new
 
 
 class _Tables:
@@ -333,7 +345,11 @@ class _Transaction:
                 self._member(t.active_by_group, new.group_key, new.id, True)
 
     def active_incidents(
-        self, *, product: str | None = None, group_key: str | None = None
+        self,
+        *,
+        product: str | None = None,
+        group_key: str | None = None,
+        region: str | None = None,
     ) -> Sequence[ServiceIncident]:
         self._check()
         t = self._t
@@ -346,6 +362,8 @@ class _Transaction:
         else:
             ids = t.active_incidents
         found = [t.incidents[i] for i in ids]
+        if region is not None:
+            found = [i for i in found if i.region is None or i.region == region]
         # Ties in time go by creation: ``INC-9`` before ``INC-10`` (same prefix, shorter first).
         found.sort(key=lambda incident: (incident.detected_at, len(incident.id), incident.id))
         return [_clone(incident) for incident in found]

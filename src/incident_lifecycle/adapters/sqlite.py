@@ -52,6 +52,8 @@ SCHEMA_VERSION = 1
 _ACTIVE = tuple(s.value for s in (*OPEN_STATUSES, IncidentStatus.DETECTED))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500  # host parameters per IN (...) query
+# UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
+_RETURNING = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     group_key TEXT,
+    region TEXT,
     detected_at INTEGER NOT NULL,
     active INTEGER NOT NULL,
     version INTEGER NOT NULL,
@@ -475,6 +478,28 @@ class _Transaction:
     def count_repeats(
         self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
     ) -> Mapping[str, tuple[str, str | None]]:
+        if not counts:
+            return {}
+        stamps: dict[datetime, int] = {}
+        rows = []
+        for fingerprint, n in counts.items():
+            seen = last_seen[fingerprint]
+            stamp = stamps.get(seen)
+            if stamp is None:
+                stamp = stamps[seen] = _us(seen)
+            rows.append((fingerprint, n, stamp))
+        if _RETURNING:
+            # One statement for the whole batch: UPDATE ... FROM json_each(?) RETURNING.
+            updated = self._q(
+                "UPDATE alerts SET count = alerts.count + x.n, "
+                "last_seen = max(alerts.last_seen, x.t) "
+                "FROM (SELECT json_extract(value, '$[0]') AS fp, json_extract(value, '$[1]') AS n, "
+                "json_extract(value, '$[2]') AS t FROM json_each(?)) AS x "
+                "WHERE alerts.active = 1 AND alerts.fingerprint = x.fp "
+                "RETURNING alerts.fingerprint, alerts.id, alerts.incident_id",
+                (json.dumps(rows),),
+            ).fetchall()
+            return {row[0]: (row[1], row[2]) for row in updated}
         found: dict[str, tuple[str, str | None]] = {}
         for chunk in _chunks(list(counts)):
             marks = ",".join("?" * len(chunk))
@@ -484,11 +509,11 @@ class _Transaction:
                 chunk,
             ):
                 found[fingerprint] = (alert_id, incident_id)
-        if found:
-            self._c.executemany(
-                "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE id = ?",
-                [(counts[fp], _us(last_seen[fp]), ids[0]) for fp, ids in found.items()],
-            )
+        stamp_of = {fp: t for fp, _, t in rows}
+        self._c.executemany(
+            "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE id = ?",
+            [(counts[fp], stamp_of[fp], ids[0]) for fp, ids in found.items()],
+        )
         return found
 
     # -- incidents --------------------------------------------------------
@@ -507,9 +532,9 @@ class _Transaction:
 
     def add_incident(self, incident: ServiceIncident) -> None:
         self._q(
-            "INSERT INTO incidents (id, status, group_key, detected_at, active, version, data) "
-            "VALUES (?, ?, ?, ?, ?, 0, ?)",  # id, status, group, detected, active, data
-            self._incident_row(incident, 0)[:6],
+            "INSERT INTO incidents (id, status, group_key, detected_at, active, data, region, "
+            "version) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            (*self._incident_row(incident, 0)[:6], incident.region),
         )
         self._index_products(incident)
 
@@ -540,8 +565,8 @@ class _Transaction:
         row = self._incident_row(incident, new_version)
         updated = self._q(
             "UPDATE incidents SET status = ?, group_key = ?, detected_at = ?, active = ?, "
-            "data = ?, version = ? WHERE id = ? AND version = ?",
-            (row[1], row[2], row[3], row[4], row[5], new_version, incident.id, incident.version),
+            "data = ?, region = ?, version = ? WHERE id = ? AND version = ?",
+            (*row[1:6], incident.region, new_version, incident.id, incident.version),
         ).rowcount
         if updated != 1:
             self._conflict("incidents", "incident", incident.id, incident.version)
@@ -549,29 +574,34 @@ class _Transaction:
         object.__setattr__(incident, "version", new_version)
 
     def active_incidents(
-        self, *, product: str | None = None, group_key: str | None = None
+        self,
+        *,
+        product: str | None = None,
+        group_key: str | None = None,
+        region: str | None = None,
     ) -> Sequence[ServiceIncident]:
+        order = " ORDER BY i.detected_at, length(i.id), i.id"
+        where = ["i.active = 1"]
+        params: list[Any] = []
+        if region is not None:
+            where.append("(i.region IS NULL OR i.region = ?)")
+            params.append(region)
         if group_key is not None:
-            rows = self._q(
-                "SELECT data, version FROM incidents WHERE active = 1 AND group_key = ? "
-                "ORDER BY detected_at, id",
-                (group_key,),
-            )
-            found = [self._incident(row) for row in rows]
-            if product is not None:
-                found = [i for i in found if product in i.products]
-            return found
-        if product is not None:
-            rows = self._q(
+            where.append("i.group_key = ?")
+            params.append(group_key)
+        if product is not None and group_key is None:
+            sql = (
                 "SELECT i.data, i.version FROM active_products p JOIN incidents i "
-                "ON i.id = p.incident_id WHERE p.product = ? ORDER BY i.detected_at, i.id",
-                (product,),
+                "ON i.id = p.incident_id WHERE p.product = ? AND "
             )
+            params.insert(0, product)
         else:
-            rows = self._q(
-                "SELECT data, version FROM incidents WHERE active = 1 ORDER BY detected_at, id"
-            )
-        return [self._incident(row) for row in rows]
+            sql = "SELECT i.data, i.version FROM incidents i WHERE "
+        rows = self._q(sql + " AND ".join(where) + order, params)
+        found = [self._incident(row) for row in rows]
+        if product is not None and group_key is not None:
+            found = [i for i in found if product in i.products]
+        return found
 
     def incidents_detected_between(
         self, since: datetime | None, until: datetime | None
@@ -580,7 +610,7 @@ class _Transaction:
         high = _us(until) if until is not None else 2**62
         rows = self._q(
             "SELECT data, version FROM incidents WHERE detected_at >= ? AND detected_at < ? "
-            "ORDER BY detected_at, rowid",
+            "ORDER BY detected_at, length(id), id",
             (low, high),
         )
         return [self._incident(row) for row in rows]

@@ -1,0 +1,6 @@
+"""Adapters for the ports: stores and notifiers that ship with the library."""
+
+from .memory import InMemoryStore
+from .notifiers import JsonLinesNotifier, RecordingNotifier
+
+__all__ = ["InMemoryStore", "JsonLinesNotifier", "RecordingNotifier"]

@@ -1,0 +1,870 @@
+"""``InMemoryStore``: the store port in memory, with the same invariants as a database.
+
+Transactions are serialisable (one lock) and roll back every change on an
+exception through an undo log; stale versions conflict; ids and uniqueness
+rules hold; every lookup the desk makes goes through an index, so its cost
+does not grow with the history kept.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import heapq
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ..domain.alerts import Alert
+from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
+from ..domain.events import DomainEvent
+from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.reports import CustomerReport, ReportStatus
+from ..notifications import FanOut, Notification, RecipientKind
+from ..ports import OutboxEntry, OutboxState, OutboxStats
+
+__all__ = ["InMemoryStore"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+_ACTIVE_INCIDENT = OPEN_STATUSES | {IncidentStatus.DETECTED}
+_MISSING: Any = object()
+
+
+def _clone(entity: T) -> T:
+    return copy.copy(entity)
+
+
+class _Tables:
+    """Every record and index of one store."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+        self.alerts: dict[str, Alert] = {}
+        self.active_by_fp: dict[str, str] = {}
+        self.alerts_by_incident: dict[str, dict[str, None]] = {}
+        self.incidents: dict[str, ServiceIncident] = {}
+        self.active_incidents: dict[str, None] = {}
+        self.active_by_product: dict[str, dict[str, None]] = {}
+        self.active_by_group: dict[str, dict[str, None]] = {}
+        self.detected_by_group: dict[str, str] = {}
+        self.by_detected: list[tuple[datetime, int, str]] = []
+        self.reports: dict[str, CustomerReport] = {}
+        self.reports_by_product: dict[str, list[tuple[datetime, int, str]]] = {}
+        self.link_of: dict[str, str] = {}
+        self.links: dict[str, dict[str, None]] = {}
+        self.updates: dict[str, list[StatusUpdate]] = {}
+        self.timeline: dict[str | None, list[DomainEvent]] = {}
+        self.entries: dict[str, _Entry] = {}
+        self.queues: dict[str, list[str]] = {}
+        self.heap = _DueQueue()
+        self.dead: dict[str, None] = {}
+        self.delivered = 0
+        self.seq = 0
+
+
+class InMemoryStore:
+    """The store port in memory: thread-safe, transactional, indexed.
+
+    >>> store = InMemoryStore()
+    >>> with store.transaction() as tx:
+    ...     tx.new_id("INC")
+    'INC-1'
+    """
+
+    def __init__(self) -> None:
+        self._tables = _Tables()
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Transaction]:
+        """Begin a unit of work: committed on normal exit, rolled back on an exception."""
+        if getattr(self._local, "active", False):
+            raise StoreError("transactions do not nest: finish the current one first")
+        with self._lock:
+            self._local.active = True
+            tx = _Transaction(self._tables)
+            try:
+                yield tx
+            except BaseException:
+                tx._rollback()
+                raise
+            finally:
+                tx._open = False
+                self._local.active = False
+
+
+class _Transaction:
+    """One unit of work over an ``InMemoryStore`` (see ``StoreTransaction``)."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+        self._undo: list[Callable[[], object]] = []
+        self._open = True
+        self._saved_order: dict[int, object] = {}
+
+    # -- undo log ---------------------------------------------------------
+    def _rollback(self) -> None:
+        for step in reversed(self._undo):
+            step()
+        self._undo.clear()
+
+    def _check(self) -> None:
+        if not self._open:
+            raise StoreError("this transaction has ended")
+
+    def _put(self, table: dict[K, V], key: K, value: V) -> None:
+        old = table.get(key, _MISSING)
+        table[key] = value
+        if old is _MISSING:
+            self._undo.append(lambda: table.pop(key, None))
+        else:
+            self._undo.append(lambda: table.__setitem__(key, old))
+
+    def _drop(self, table: dict[K, V], key: K, *, ordered: bool = False) -> None:
+        if ordered and key in table and id(table) not in self._saved_order:
+            # Re-inserting a key puts it last: where order is observable, the first
+            # removal in this transaction saves the order for a rollback (O(n) once).
+            self._saved_order[id(table)] = table
+            saved = dict(table)
+
+            def restore_order() -> None:
+                table.clear()
+                table.update(saved)
+
+            self._undo.append(restore_order)
+        old = table.pop(key, _MISSING)
+        if old is not _MISSING:
+            self._undo.append(lambda: table.__setitem__(key, old))
+
+    def _member(
+        self,
+        index: dict[str, dict[str, None]],
+        key: str,
+        item: str,
+        present: bool,
+        *,
+        ordered: bool = False,
+    ) -> None:
+        bucket = index.get(key)
+        if present:
+            if bucket is None:
+                bucket = {}
+                self._put(index, key, bucket)
+            if item not in bucket:
+                self._put(bucket, item, None)
+        elif bucket is not None and item in bucket:
+            self._drop(bucket, item, ordered=ordered)
+
+    def _setattr(self, obj: object, name: str, value: object) -> None:
+        old = getattr(obj, name)
+        object.__setattr__(obj, name, value)
+        self._undo.append(lambda: object.__setattr__(obj, name, old))
+
+    # -- ids --------------------------------------------------------------
+    def new_id(self, prefix: str) -> str:
+        self._check()
+        number = self._t.counters.get(prefix, 0) + 1
+        # Like a database sequence, not rolled back: an id handed out is never reused.
+        self._t.counters[prefix] = number
+        return f"{prefix}-{number}"
+
+    # -- alerts -----------------------------------------------------------
+    def alert(self, alert_id: str) -> Alert:
+        self._check()
+        found = self._t.alerts.get(alert_id)
+        if found is None:
+            raise NotFound("alert", alert_id)
+        return _clone(found)
+
+    def active_alerts(self, fingerprints: Collection[str]) -> Mapping[str, Alert]:
+        self._check()
+        active = self._t.active_by_fp
+        alerts = self._t.alerts
+        return {fp: _clone(alerts[active[fp]]) for fp in fingerprints if fp in active}
+
+    def alerts_of(self, incident_id: str) -> Sequence[Alert]:
+        self._check()
+        ids = self._t.alerts_by_incident.get(incident_id, {})
+        return [_clone(self._t.alerts[alert_id]) for alert_id in ids]
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> None:
+        self._check()
+        for alert in alerts:
+            if alert.id in self._t.alerts:
+                raise ConcurrencyConflict("alert", alert.id, alert.version, 0)
+            if alert.active and alert.fingerprint in self._t.active_by_fp:
+                raise ConcurrencyConflict("alert", alert.id, alert.version, None)
+            stored = _clone(alert)
+            self._put(self._t.alerts, alert.id, stored)
+            self._index_alert(stored, None)
+
+    def _index_alert(self, alert: Alert, previous: Alert | None) -> None:
+        t = self._t
+        if previous is not None:
+            if previous.active and t.active_by_fp.get(previous.fingerprint) == previous.id:
+                self._drop(t.active_by_fp, previous.fingerprint)
+            if previous.incident_id is not None and previous.incident_id != alert.incident_id:
+                self._member(
+                    t.alerts_by_incident, previous.incident_id, alert.id, False, ordered=True
+                )
+        if alert.active:
+            holder = t.active_by_fp.get(alert.fingerprint)
+            if holder is not None and holder != alert.id:
+                raise ConcurrencyConflict("alert", alert.id, alert.version, None)
+            self._put(t.active_by_fp, alert.fingerprint, alert.id)
+        if alert.incident_id is not None:
+            self._member(t.alerts_by_incident, alert.incident_id, alert.id, True)
+
+    def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        self._check()
+        for alert in alerts:
+            stored = self._t.alerts.get(alert.id)
+            if stored is None:
+                raise NotFound("alert", alert.id)
+            if stored.version != alert.version:
+                raise ConcurrencyConflict("alert", alert.id, alert.version, stored.version)
+        for alert in alerts:
+            stored = self._t.alerts[alert.id]
+            new = _clone(stored)
+            object.__setattr__(new, "status", alert.status)
+            object.__setattr__(new, "incident_id", alert.incident_id)
+            object.__setattr__(new, "active", alert.active)
+            object.__setattr__(new, "version", stored.version + 1)
+            self._put(self._t.alerts, alert.id, new)
+            self._index_alert(new, stored)
+            object.__setattr__(alert, "version", new.version)
+
+    def count_repeats(
+        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+    ) -> Mapping[str, tuple[str, str | None]]:
+        self._check()
+        active = self._t.active_by_fp
+        alerts = self._t.alerts
+        undo: list[tuple[Alert, int, datetime]] = []
+        counted: dict[str, tuple[str, str | None]] = {}
+        set_field = object.__setattr__
+        for fingerprint, n in counts.items():
+            alert_id = active.get(fingerprint)
+            if alert_id is None:
+                continue
+            alert = alerts[alert_id]
+            undo.append((alert, alert.count, alert.last_seen_at))
+            set_field(alert, "count", alert.count + n)
+            seen = last_seen[fingerprint]
+            if seen > alert.last_seen_at:
+                set_field(alert, "last_seen_at", seen)
+            counted[fingerprint] = (alert_id, alert.incident_id)
+
+        def restore() -> None:
+            for alert, count, seen in undo:
+                object.__setattr__(alert, "count", count)
+                object.__setattr__(alert, "last_seen_at", seen)
+
+        self._undo.append(restore)
+        return counted
+
+    # -- incidents --------------------------------------------------------
+    def incident(self, incident_id: str) -> ServiceIncident:
+        self._check()
+        found = self._t.incidents.get(incident_id)
+        if found is None:
+            raise NotFound("incident", incident_id)
+        return _clone(found)
+
+    def add_incident(self, incident: ServiceIncident) -> None:
+        self._check()
+        if incident.id in self._t.incidents:
+            raise ConcurrencyConflict("incident", incident.id, incident.version, 0)
+        stored = _clone(incident)
+        self._index_incident(stored, None)
+        self._put(self._t.incidents, incident.id, stored)
+        self._t.seq += 1
+        entry = (stored.detected_at, self._t.seq, stored.id)
+        position = bisect.bisect(self._t.by_detected, entry)
+        self._t.by_detected.insert(position, entry)
+        self._undo.append(lambda: self._t.by_detected.remove(entry))
+
+    def save_incident(self, incident: ServiceIncident) -> None:
+        self._check()
+        stored = self._t.incidents.get(incident.id)
+        if stored is None:
+            raise NotFound("incident", incident.id)
+        if stored.version != incident.version:
+            raise ConcurrencyConflict("incident", incident.id, incident.version, stored.version)
+        new = _clone(incident)
+        object.__setattr__(new, "version", stored.version + 1)
+        self._index_incident(new, stored)
+        self._put(self._t.incidents, incident.id, new)
+        object.__setattr__(incident, "version", new.version)
+
+    def _index_incident(self, new: ServiceIncident, old: ServiceIncident | None) -> None:
+        t = self._t
+        was_active = old is not None and old.status in _ACTIVE_INCIDENT
+        is_active = new.status in _ACTIVE_INCIDENT
+        if (
+            old is not None
+            and old.status is IncidentStatus.DETECTED
+            and old.group_key
+            and t.detected_by_group.get(old.group_key) == old.id
+        ):
+            self._drop(t.detected_by_group, old.group_key)
+        if new.status is IncidentStatus.DETECTED and new.group_key:
+            holder = t.detected_by_group.get(new.group_key)
+            if holder is not None and holder != new.id:
+                raise ConcurrencyConflict("incident", new.id, new.version, None)
+            self._put(t.detected_by_group, new.group_key, new.id)
+        if was_active and old is not None:
+            self._drop(t.active_incidents, old.id)
+            for product in old.products:
+                self._member(t.active_by_product, product, old.id, False)
+            if old.group_key:
+                self._member(t.active_by_group, old.group_key, old.id, False)
+        if is_active:
+            self._put(t.active_incidents, new.id, None)
+            for product in new.products:
+                self._member(t.active_by_product, product, new.id, True)
+            if new.group_key:
+                self._member(t.active_by_group, new.group_key, new.id, True)
+
+    def active_incidents(
+        self, *, product: str | None = None, group_key: str | None = None
+    ) -> Sequence[ServiceIncident]:
+        self._check()
+        t = self._t
+        if group_key is not None:
+            ids: Collection[str] = t.active_by_group.get(group_key, {})
+            if product is not None:
+                ids = [i for i in ids if product in t.incidents[i].products]
+        elif product is not None:
+            ids = t.active_by_product.get(product, {})
+        else:
+            ids = t.active_incidents
+        found = [t.incidents[i] for i in ids]
+        # Ties in time go by creation: ``INC-9`` before ``INC-10`` (same prefix, shorter first).
+        found.sort(key=lambda incident: (incident.detected_at, len(incident.id), incident.id))
+        return [_clone(incident) for incident in found]
+
+    def incidents_detected_between(
+        self, since: datetime | None, until: datetime | None
+    ) -> Sequence[ServiceIncident]:
+        self._check()
+        rows = self._t.by_detected
+        lo = 0 if since is None else bisect.bisect_left(rows, (since, -1, ""))
+        hi = len(rows) if until is None else bisect.bisect_left(rows, (until, -1, ""))
+        return [_clone(self._t.incidents[row[2]]) for row in rows[lo:hi]]
+
+    # -- reports and links ------------------------------------------------
+    def report(self, ticket_id: str) -> CustomerReport | None:
+        self._check()
+        found = self._t.reports.get(ticket_id)
+        return None if found is None else _clone(found)
+
+    def add_report(self, report: CustomerReport) -> None:
+        self._check()
+        if report.ticket_id in self._t.reports:
+            raise ConcurrencyConflict("report", report.ticket_id, report.version, 0)
+        self._put(self._t.reports, report.ticket_id, _clone(report))
+        rows = self._t.reports_by_product.get(report.product)
+        if rows is None:
+            rows = []
+            self._put(self._t.reports_by_product, report.product, rows)
+        self._t.seq += 1
+        entry = (report.reported_at, self._t.seq, report.ticket_id)
+        bisect.insort(rows, entry)
+        self._undo.append(lambda: rows.remove(entry))
+
+    def save_reports(self, reports: Sequence[CustomerReport]) -> None:
+        self._check()
+        for report in reports:
+            stored = self._t.reports.get(report.ticket_id)
+            if stored is None:
+                raise NotFound("report", report.ticket_id)
+            if stored.version != report.version:
+                raise ConcurrencyConflict(
+                    "report", report.ticket_id, report.version, stored.version
+                )
+        for report in reports:
+            new = _clone(report)
+            object.__setattr__(new, "version", report.version + 1)
+            self._put(self._t.reports, report.ticket_id, new)
+            object.__setattr__(report, "version", new.version)
+
+    def reports_since(self, product: str, since: datetime) -> Sequence[CustomerReport]:
+        self._check()
+        rows = self._t.reports_by_product.get(product, [])
+        start = bisect.bisect_left(rows, (since, -1, ""))
+        return [_clone(self._t.reports[row[2]]) for row in rows[start:]]
+
+    def link(self, ticket_id: str, incident_id: str) -> None:
+        self._check()
+        if incident_id not in self._t.incidents:
+            raise NotFound("incident", incident_id)
+        current = self._t.link_of.get(ticket_id)
+        if current == incident_id:
+            return
+        if current is not None:
+            self._member(self._t.links, current, ticket_id, False, ordered=True)
+        self._put(self._t.link_of, ticket_id, incident_id)
+        self._member(self._t.links, incident_id, ticket_id, True)
+
+    def unlink(self, ticket_id: str) -> None:
+        self._check()
+        current = self._t.link_of.get(ticket_id)
+        if current is not None:
+            self._drop(self._t.link_of, ticket_id)
+            self._member(self._t.links, current, ticket_id, False, ordered=True)
+
+    def incident_of(self, ticket_id: str) -> str | None:
+        self._check()
+        return self._t.link_of.get(ticket_id)
+
+    def linked_tickets(self, incident_id: str) -> Sequence[str]:
+        self._check()
+        return list(self._t.links.get(incident_id, {}))
+
+    def reports_linked_to(
+        self, incident_id: str, status: ReportStatus | None = None
+    ) -> Sequence[CustomerReport]:
+        self._check()
+        out = []
+        for ticket_id in self._t.links.get(incident_id, {}):
+            report = self._t.reports.get(ticket_id)
+            if report is not None and (status is None or report.status is status):
+                out.append(_clone(report))
+        return out
+
+    def linked_recipients(
+        self, incident_id: str, status: ReportStatus = ReportStatus.LINKED
+    ) -> Sequence[tuple[str, str]]:
+        self._check()
+        reports = self._t.reports
+        out = []
+        for ticket_id in self._t.links.get(incident_id, {}):
+            report = reports.get(ticket_id)
+            if report is not None and report.status is status:
+                out.append((ticket_id, report.locale))
+        return out
+
+    def transition_linked_reports(
+        self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
+    ) -> Sequence[tuple[str, str]]:
+        self._check()
+        reports = self._t.reports
+        changed: list[CustomerReport] = []
+        ends = target in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        for ticket_id in self._t.links.get(incident_id, {}):
+            report = reports.get(ticket_id)
+            if report is None or report.status is not source:
+                continue
+            new = _clone(report)
+            object.__setattr__(new, "status", target)
+            object.__setattr__(new, "version", report.version + 1)
+            if ends:
+                object.__setattr__(new, "ended_at", now)
+            reports[ticket_id] = new
+            changed.append(report)
+
+        def undo() -> None:
+            for report in changed:
+                reports[report.ticket_id] = report
+
+        self._undo.append(undo)
+        return [(report.ticket_id, report.locale) for report in changed]
+
+    def move_links(self, source_id: str, target_id: str) -> int:
+        self._check()
+        tickets = list(self._t.links.get(source_id, {}))
+        for ticket_id in tickets:
+            self.link(ticket_id, target_id)
+        return len(tickets)
+
+    # -- updates and timeline ---------------------------------------------
+    def add_update(self, update: StatusUpdate) -> None:
+        self._check()
+        rows = self._t.updates.get(update.incident_id)
+        if rows is None:
+            rows = []
+            self._put(self._t.updates, update.incident_id, rows)
+        rows.append(update)
+        self._undo.append(rows.pop)
+
+    def updates(self, incident_id: str) -> Sequence[StatusUpdate]:
+        self._check()
+        return list(self._t.updates.get(incident_id, ()))
+
+    def append(self, events: Sequence[DomainEvent]) -> None:
+        self._check()
+        for event in events:
+            rows = self._t.timeline.get(event.incident_id)
+            if rows is None:
+                rows = []
+                self._put(self._t.timeline, event.incident_id, rows)
+            rows.append(event)
+            self._undo.append(rows.pop)
+
+    def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
+        self._check()
+        return list(self._t.timeline.get(incident_id, ()))
+
+    # -- outbox -----------------------------------------------------------
+    def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
+        self._check()
+        added = [
+            _Entry(n.key, n.recipient, None, n, now)
+            for n in notifications
+            if n.key not in self._t.entries
+        ]
+        return self._add_entries(added)
+
+    def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
+        self._check()
+        entries = self._t.entries
+        message = _Message(fanout)
+        prefix = fanout.key_prefix + "/"
+        added = []
+        for recipient in fanout.recipients:
+            key = prefix + recipient
+            if key not in entries:
+                added.append(_Entry(key, recipient, message, None, now))
+        return self._add_entries(added)
+
+    def _add_entries(self, added: list[_Entry]) -> int:
+        t = self._t
+        entries, queues, due = t.entries, t.queues, t.heap
+        seen: set[str] = set()
+        kept = []
+        for entry in added:
+            if entry.key in seen:  # the same key twice in one call
+                continue
+            seen.add(entry.key)
+            t.seq += 1
+            entry.seq = t.seq
+            entries[entry.key] = entry
+            queue = queues.get(entry.recipient)
+            if queue is None:
+                queues[entry.recipient] = [entry.key]
+                due.push((entry.next_at, entry.seq, entry.key))
+            else:
+                queue.append(entry.key)
+                if len(queue) == 1:
+                    due.push((entry.next_at, entry.seq, entry.key))
+            kept.append(entry)
+
+        def undo() -> None:
+            for entry in reversed(kept):
+                del entries[entry.key]
+                queue = queues[entry.recipient]
+                queue.pop()
+                if not queue:
+                    del queues[entry.recipient]
+
+        self._undo.append(undo)
+        return len(kept)
+
+    def _remember(self, entry: _Entry) -> None:
+        old = entry.state_tuple()
+        self._undo.append(lambda: entry.restore(old))
+
+    def _remember_all(self, entries: list[_Entry]) -> None:
+        """One undo step restoring the state of many entries (fewer objects than one each)."""
+        olds = [(entry, entry.state_tuple()) for entry in entries]
+
+        def undo() -> None:
+            for entry, old in olds:
+                entry.restore(old)
+
+        self._undo.append(undo)
+
+    def _is_live_head(self, when: datetime, key: str) -> bool:
+        entry = self._t.entries.get(key)
+        if entry is None or entry.state is not OutboxState.PENDING or entry.next_at != when:
+            return False
+        queue = self._t.queues.get(entry.recipient)
+        return bool(queue) and queue[0] == key  # type: ignore[index]
+
+    def _push_head(self, recipient: str) -> None:
+        queue = self._t.queues.get(recipient)
+        if queue:
+            head = self._t.entries[queue[0]]
+            self._t.heap.push((head.next_at, head.seq, head.key))
+
+    def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, claim: str
+    ) -> Sequence[OutboxEntry]:
+        self._check()
+        t = self._t
+        claimed: list[OutboxEntry] = []
+        popped: list[tuple[datetime, int, str]] = []
+        touched: list[tuple[_Entry, tuple[Any, ...]]] = []
+        while t.heap and len(claimed) < limit and t.heap.peek()[0] <= now:
+            item = t.heap.pop()
+            popped.append(item)
+            when, seq, key = item
+            if not self._is_live_head(when, key):
+                continue
+            entry = t.entries[key]
+            touched.append((entry, entry.state_tuple()))
+            entry.attempts += 1
+            entry.claim = claim
+            entry.next_at = lease_until
+            entry.updated_at = now
+            t.heap.push((lease_until, seq, key))
+            claimed.append(entry.snapshot())
+
+        def undo() -> None:
+            for entry, old in touched:
+                entry.restore(old)
+            for item in popped:
+                t.heap.push(item)
+
+        self._undo.append(undo)
+        return claimed
+
+    def _finish(
+        self, keys: Collection[str], state: OutboxState, error: str, now: datetime
+    ) -> list[str]:
+        """Move pending entries to ``state``, out of their recipients' queues; one undo step."""
+        t = self._t
+        entries, queues = t.entries, t.queues
+        done: list[tuple[_Entry, tuple[Any, ...], int]] = []
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None or entry.state is not OutboxState.PENDING:
+                continue
+            old = entry.state_tuple()
+            entry.state = state
+            entry.claim = None
+            entry.error = error
+            entry.updated_at = now
+            queue = queues[entry.recipient]
+            position = 0 if queue[0] == key else queue.index(key)
+            del queue[position]
+            if not queue:
+                del queues[entry.recipient]
+            done.append((entry, old, position))
+            if position == 0:
+                self._push_head(entry.recipient)
+
+        def undo() -> None:
+            for entry, old, position in reversed(done):
+                entry.restore(old)
+                queues.setdefault(entry.recipient, []).insert(position, entry.key)
+
+        if done:
+            self._undo.append(undo)
+        return [entry.key for entry, _, _ in done]
+
+    def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
+        self._check()
+        done = len(self._finish(keys, OutboxState.DELIVERED, "", now))
+        if done:
+            before = self._t.delivered
+            self._t.delivered += done
+            self._undo.append(lambda: setattr(self._t, "delivered", before))
+
+    def schedule_retry(self, key: str, not_before: datetime, error: str, now: datetime) -> None:
+        self._check()
+        entry = self._t.entries.get(key)
+        if entry is None or entry.state is not OutboxState.PENDING:
+            return
+        self._remember(entry)
+        entry.claim = None
+        entry.next_at = not_before
+        entry.error = error
+        entry.updated_at = now
+        self._t.heap.push((not_before, entry.seq, key))
+
+    def mark_dead(self, key: str, error: str, now: datetime) -> None:
+        self._check()
+        if self._finish([key], OutboxState.DEAD, error, now):
+            self._put(self._t.dead, key, None)
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        self._check()
+        entry = self._t.entries.get(key)
+        return None if entry is None else entry.snapshot()
+
+    def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
+        self._check()
+        keys = list(self._t.dead)
+        if limit is not None:
+            keys = keys[:limit]
+        return [self._t.entries[key].snapshot() for key in keys]
+
+    def redrive(self, keys: Collection[str], now: datetime) -> int:
+        self._check()
+        t = self._t
+        count = 0
+        for key in keys:
+            if key not in t.dead:
+                continue
+            self._drop(t.dead, key, ordered=True)
+            entry = t.entries[key]
+            self._remember(entry)
+            entry.state = OutboxState.PENDING
+            entry.attempts = 0
+            entry.claim = None
+            entry.next_at = now
+            entry.updated_at = now
+            queue = t.queues.get(entry.recipient)
+            if queue is None:
+                queue = []
+                self._put(t.queues, entry.recipient, queue)
+            position = bisect.bisect([t.entries[k].seq for k in queue], entry.seq)
+            queue.insert(position, key)
+            # Look the queue up when undoing: a later step may have replaced it.
+            self._undo.append(
+                lambda r=entry.recipient, key=key: t.queues[r].remove(key)  # type: ignore[misc]
+            )
+            if position == 0:
+                self._push_head(entry.recipient)
+            count += 1
+        return count
+
+    def outbox_stats(self) -> OutboxStats:
+        self._check()
+        t = self._t
+        dead = len(t.dead)
+        return OutboxStats(
+            pending=len(t.entries) - dead - t.delivered, delivered=t.delivered, dead=dead
+        )
+
+    def next_due_at(self) -> datetime | None:
+        self._check()
+        due = self._t.heap
+        while due and not self._is_live_head(due.peek()[0], due.peek()[2]):
+            # Stale now, but a rollback may make it live again: restore it then.
+            item = due.pop()
+            self._undo.append(lambda item=item: due.push(item))  # type: ignore[misc]
+        return due.peek()[0] if due else None
+
+
+_Due = tuple[datetime, int, str]
+
+
+class _DueQueue:
+    """A priority queue of ``(due time, seq, key)``: a FIFO for items pushed in order
+    (the common case: fresh entries, leases, retries) and a heap for the others."""
+
+    __slots__ = ("_heap", "_ready")
+
+    def __init__(self) -> None:
+        self._ready: deque[_Due] = deque()
+        self._heap: list[_Due] = []
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._heap)
+
+    def push(self, item: _Due) -> None:
+        ready = self._ready
+        if not ready or item >= ready[-1]:
+            ready.append(item)
+        else:
+            heapq.heappush(self._heap, item)
+
+    def peek(self) -> _Due:
+        ready, heap = self._ready, self._heap
+        if not heap:
+            return ready[0]
+        if not ready:
+            return heap[0]
+        return ready[0] if ready[0] <= heap[0] else heap[0]
+
+    def pop(self) -> _Due:
+        ready, heap = self._ready, self._heap
+        if heap and (not ready or heap[0] < ready[0]):
+            return heapq.heappop(heap)
+        return ready.popleft()
+
+
+class _Message:
+    """The text a fan-out shares between its recipients, stored once."""
+
+    __slots__ = ("body", "created_at", "incident_id", "locale", "subject", "topic")
+
+    def __init__(self, fanout: FanOut) -> None:
+        self.topic = fanout.topic
+        self.incident_id = fanout.incident_id
+        self.subject = fanout.subject
+        self.body = fanout.body
+        self.created_at = fanout.created_at
+        self.locale = fanout.locale
+
+
+class _Entry:
+    """One outbox entry, mutable inside the store (callers get ``OutboxEntry`` snapshots)."""
+
+    __slots__ = (
+        "attempts",
+        "claim",
+        "error",
+        "key",
+        "message",
+        "next_at",
+        "notification",
+        "recipient",
+        "seq",
+        "state",
+        "updated_at",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        recipient: str,
+        message: _Message | None,
+        notification: Notification | None,
+        now: datetime,
+    ) -> None:
+        self.key = key
+        self.recipient = recipient
+        self.message = message
+        self.notification = notification
+        self.seq = 0
+        self.state = OutboxState.PENDING
+        self.attempts = 0
+        self.next_at = now
+        self.claim: str | None = None
+        self.error = ""
+        self.updated_at = now
+
+    def state_tuple(self) -> tuple[Any, ...]:
+        return (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at)
+
+    def restore(self, old: tuple[Any, ...]) -> None:
+        (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at) = old
+
+    def materialise(self) -> Notification:
+        if self.notification is not None:
+            return self.notification
+        m = self.message
+        assert m is not None
+        return Notification._trusted(
+            self.key,
+            self.recipient,
+            RecipientKind.TICKET,
+            m.topic,
+            m.incident_id,
+            m.subject,
+            m.body,
+            m.created_at,
+            m.locale,
+        )
+
+    def snapshot(self) -> OutboxEntry:
+        return OutboxEntry(
+            notification=self.materialise(),
+            seq=self.seq,
+            state=self.state,
+            attempts=self.attempts,
+            next_attempt_at=self.next_at,
+            claim=self.claim,
+            last_error=self.error,
+            updated_at=self.updated_at,
+        )

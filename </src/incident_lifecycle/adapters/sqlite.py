@@ -1,0 +1,978 @@
+"""``SQLiteStore``: the store port on the standard library's ``sqlite3``.
+
+- WAL journal, ``BEGIN IMMEDIATE`` for every transaction (one writer at a
+  time, so a transaction that has begun never meets ``SQLITE_BUSY``), a busy
+  timeout, foreign keys on, ``synchronous=NORMAL`` (durable across process
+  crashes; a power loss may drop the last commits).
+- The schema is created and migrated by the store (``meta.schema_version``);
+  a database written by a newer version is refused.
+- Structured values are JSON documents with a format version (``codec``);
+  never pickle, never ``eval``. Tampered rows raise :class:`DecodeError`.
+- Optimistic concurrency: ``UPDATE ... WHERE id = ? AND version = ?``; no row
+  updated raises :class:`ConcurrencyConflict`. Driver errors never escape:
+  lock timeouts and uniqueness violations become ``ConcurrencyConflict``
+  (the desk retries), anything else :class:`StoreError`.
+- Opening a store reads nothing but the schema version: memory stays bounded
+  by the work in hand, not by the history.
+- Several processes may share one database file on one host (WAL does not
+  work over network file systems).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..codec import decode, encode
+from ..domain.alerts import Alert
+from ..domain.errors import (
+    ConcurrencyConflict,
+    DecodeError,
+    IncidentLifecycleError,
+    NotFound,
+    StoreError,
+)
+from ..domain.events import DomainEvent
+from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.reports import CustomerReport, ReportStatus
+from ..notifications import FanOut, Notification, RecipientKind, Topic
+from ..ports import OutboxEntry, OutboxState, OutboxStats
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+SCHEMA_VERSION = 1
+_ACTIVE = tuple(s.value for s in (*OPEN_STATUSES, IncidentStatus.DETECTED))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK = 500  # host parameters per IN (...) query
+# UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
+_RETURNING = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (prefix TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    product TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    region TEXT,
+    labels TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    incident_id TEXT,
+    active INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_active_fingerprint
+    ON alerts (fingerprint) WHERE active = 1;
+CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts (incident_id);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    group_key TEXT,
+    detected_at INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_detected_group
+    ON incidents (group_key) WHERE status = 'detected';
+CREATE INDEX IF NOT EXISTS incidents_active_group ON incidents (group_key) WHERE active = 1;
+CREATE INDEX IF NOT EXISTS incidents_active ON incidents (detected_at, id) WHERE active = 1;
+CREATE INDEX IF NOT EXISTS incidents_detected ON incidents (detected_at);
+CREATE TABLE IF NOT EXISTS active_products (
+    product TEXT NOT NULL,
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    PRIMARY KEY (product, incident_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reports (
+    ticket_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    symptom TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    region TEXT,
+    channel TEXT NOT NULL,
+    locale TEXT NOT NULL,
+    status TEXT NOT NULL,
+    incident_id TEXT,
+    ended_at INTEGER,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_product ON reports (product, reported_at);
+CREATE TABLE IF NOT EXISTS links (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id TEXT NOT NULL UNIQUE,
+    incident_id TEXT NOT NULL REFERENCES incidents (id)
+);
+CREATE INDEX IF NOT EXISTS links_by_incident ON links (incident_id, seq);
+CREATE TABLE IF NOT EXISTS updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    incident_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_by_incident ON updates (incident_id, seq);
+CREATE TABLE IF NOT EXISTS timeline (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id TEXT,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline (incident_id, seq);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient_kind TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    incident_id TEXT,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    locale TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    recipient TEXT NOT NULL,
+    message_id INTEGER NOT NULL REFERENCES messages (id),
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    claim TEXT,
+    error TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_by_recipient
+    ON outbox (recipient, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (seq) WHERE state = 'dead';
+"""
+
+
+def _us(value: datetime) -> int:
+    """Microseconds since the epoch (UTC): sortable, exact."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _dt(value: object, field: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DecodeError(f"{field}: expected an integer time, got {type(value).__name__}")
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _opt_dt(value: object, field: str) -> datetime | None:
+    return None if value is None else _dt(value, field)
+
+
+def _json(document: object) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _load(text: object, field: str) -> Any:
+    if isinstance(text, bytes):
+        raise DecodeError(f"{field}: binary data where a JSON document was expected")
+    if not isinstance(text, str):
+        raise DecodeError(f"{field}: expected a JSON document, got {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise DecodeError(f"{field}: invalid JSON ({error})") from None
+
+
+def _decode_as(cls: type[Any], text: object, field: str) -> Any:
+    return decode(_load(text, field), cls)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _translate(error: sqlite3.Error) -> IncidentLifecycleError:
+    message = str(error)
+    if isinstance(error, sqlite3.IntegrityError):
+        return ConcurrencyConflict("record", message[:200], 0, None)
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return ConcurrencyConflict("database", message[:200], 0, None)
+    return StoreError(f"sqlite: {message[:300]}")
+
+
+class SQLiteStore:
+    """The store port on a SQLite file (see the module docstring).
+
+    ``path`` may be ``":memory:"`` for a private in-process database (one
+    connection, shared by the threads of this store).
+
+    >>> store = SQLiteStore(":memory:")
+    >>> with store.transaction() as tx:
+    ...     tx.new_id("INC")
+    'INC-1'
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 5.0, create: bool = True
+    ) -> None:
+        self.path = str(path)
+        self.timeout = timeout
+        self._memory = self.path == ":memory:"
+        self._local = threading.local()
+        self._shared: sqlite3.Connection | None = None
+        self._shared_lock = threading.RLock()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        if not self._memory and not create and not Path(self.path).exists():
+            raise StoreError(f"no database at {self.path}")
+        try:
+            self._migrate(self._connection())
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+
+    # -- connections ------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.timeout,
+            isolation_level=None,
+            check_same_thread=not self._memory,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        with self._registry_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._memory:
+            if self._shared is None:
+                self._shared = self._open()
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = self._open()
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        with self._registry_lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._shared = None
+        self._local = threading.local()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+            if row is not None and found is None:
+                raise StoreError(f"{self.path}: unreadable schema version {row[0]!r}")
+            if found is not None and found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer incident_lifecycle "
+                    f"(schema {found}; this version reads up to {SCHEMA_VERSION})"
+                )
+            if found is None or found < SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        row = (
+            self._connection()
+            .execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            .fetchone()
+        )
+        return int(row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Transaction]:
+        """Begin a write transaction (``BEGIN IMMEDIATE``); commit on exit, roll back on error."""
+        lock = self._shared_lock if self._memory else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            conn = self._connection()
+            if conn.in_transaction:
+                raise StoreError("transactions do not nest: finish the current one first")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise _translate(error) from error
+            tx = _Transaction(conn)
+            try:
+                yield tx
+            except BaseException as error:
+                conn.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise _translate(error) from error
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise _translate(error) from error
+            finally:
+                tx._open = False
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+class _Transaction:
+    """One ``BEGIN IMMEDIATE`` transaction (see ``StoreTransaction``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+        self._open = True
+
+    def _q(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        if not self._open:
+            raise StoreError("this transaction has ended")
+        return self._c.execute(sql, params)
+
+    # -- ids --------------------------------------------------------------
+    def new_id(self, prefix: str) -> str:
+        row = self._q(
+            "INSERT INTO counters (prefix, value) VALUES (?, 1) "
+            "ON CONFLICT (prefix) DO UPDATE SET value = value + 1 RETURNING value",
+            (prefix,),
+        ).fetchone()
+        return f"{prefix}-{row[0]}"
+
+    # -- alerts -----------------------------------------------------------
+    _ALERT_COLUMNS = (
+        "id, fingerprint, product, kind, summary, region, labels, status, count, "
+        "first_seen, last_seen, incident_id, active, version"
+    )
+
+    @staticmethod
+    def _alert(row: Sequence[Any]) -> Alert:
+        try:
+            labels = _load(row[6], "alerts.labels")
+            return Alert(
+                id=row[0],
+                fingerprint=row[1],
+                product=row[2],
+                kind=row[3],
+                summary=row[4],
+                region=row[5],
+                labels=labels,
+                status=row[7],
+                count=row[8],
+                first_seen_at=_dt(row[9], "alerts.first_seen"),
+                last_seen_at=_dt(row[10], "alerts.last_seen"),
+                incident_id=row[11],
+                active=bool(row[12]) if row[12] in (0, 1) else row[12],
+                version=row[13],
+            )
+        except DecodeError:
+            raise
+        except (IncidentLifecycleError, TypeError, ValueError) as error:
+            raise DecodeError(f"alert {row[0]!r}: {error}") from error
+
+    def alert(self, alert_id: str) -> Alert:
+        row = self._q(f"SELECT {self._ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+        found = row.fetchone()
+        if found is None:
+            raise NotFound("alert", alert_id)
+        return self._alert(found)
+
+    def active_alerts(self, fingerprints: Collection[str]) -> Mapping[str, Alert]:
+        out: dict[str, Alert] = {}
+        for chunk in _chunks(list(fingerprints)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._q(
+                f"SELECT {self._ALERT_COLUMNS} FROM alerts "
+                f"WHERE active = 1 AND fingerprint IN ({marks})",
+                chunk,
+            ):
+                out[row[1]] = self._alert(row)
+        return out
+
+    def alerts_of(self, incident_id: str) -> Sequence[Alert]:
+        rows = self._q(
+            f"SELECT {self._ALERT_COLUMNS} FROM alerts WHERE incident_id = ? ORDER BY rowid",
+            (incident_id,),
+        )
+        return [self._alert(row) for row in rows]
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> None:
+        if not self._open:
+            raise StoreError("this transaction has ended")
+        self._c.executemany(
+            f"INSERT INTO alerts ({self._ALERT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            [
+                (
+                    a.id,
+                    a.fingerprint,
+                    a.product,
+                    a.kind.value,
+                    a.summary,
+                    a.region,
+                    _json(dict(a.labels)),
+                    a.status.value,
+                    a.count,
+                    _us(a.first_seen_at),
+                    _us(a.last_seen_at),
+                    a.incident_id,
+                    int(a.active),
+                )
+                for a in alerts
+            ],
+        )
+
+    def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            updated = self._q(
+                "UPDATE alerts SET status = ?, incident_id = ?, active = ?, version = version + 1 "
+                "WHERE id = ? AND version = ?",
+                (alert.status.value, alert.incident_id, int(alert.active), alert.id, alert.version),
+            ).rowcount
+            if updated != 1:
+                self._conflict("alerts", "alert", alert.id, alert.version)
+        for alert in alerts:
+            object.__setattr__(alert, "version", alert.version + 1)
+
+    def _conflict(self, table: str, kind: str, key: str, version: int) -> None:
+        column = "ticket_id" if table == "reports" else "id"
+        row = self._q(f"SELECT version FROM {table} WHERE {column} = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFound(kind, key)
+        raise ConcurrencyConflict(kind, key, version, row[0])
+
+    def count_repeats(
+        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+    ) -> Mapping[str, tuple[str, str | None]]:
+        if not counts:
+            return {}
+        stamps: dict[datetime, int] = {}
+        rows = []
+        for fingerprint, n in counts.items():
+            seen = last_seen[fingerprint]
+            stamp = stamps.get(seen)
+            if stamp is None:
+                stamp = stamps[seen] = _us(seen)
+            rows.append((fingerprint, n, stamp))
+        if _RETURNING:
+            # One statement for the whole batch: UPDATE ... FROM json_each(?) RETURNING.
+            updated = self._q(
+                "UPDATE alerts SET count = alerts.count + x.n, "
+                "last_seen = max(alerts.last_seen, x.t) "
+                "FROM (SELECT json_extract(value, '$[0]') AS fp, json_extract(value, '$[1]') AS n, "
+                "json_extract(value, '$[2]') AS t FROM json_each(?)) AS x "
+                "WHERE alerts.active = 1 AND alerts.fingerprint = x.fp "
+                "RETURNING alerts.fingerprint, alerts.id, alerts.incident_id",
+                (json.dumps(rows),),
+            ).fetchall()
+            return {row[0]: (row[1], row[2]) for row in updated}
+        found: dict[str, tuple[str, str | None]] = {}
+        for chunk in _chunks(list(counts)):
+            marks = ",".join("?" * len(chunk))
+            for alert_id, fingerprint, incident_id in self._q(
+                f"SELECT id, fingerprint, incident_id FROM alerts "
+                f"WHERE active = 1 AND fingerprint IN ({marks})",
+                chunk,
+            ):
+                found[fingerprint] = (alert_id, incident_id)
+        stamp_of = {fp: t for fp, _, t in rows}
+        self._c.executemany(
+            "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE id = ?",
+            [(counts[fp], stamp_of[fp], ids[0]) for fp, ids in found.items()],
+        )
+        return found
+
+    # -- incidents --------------------------------------------------------
+    @staticmethod
+    def _incident(row: Sequence[Any]) -> ServiceIncident:
+        incident: ServiceIncident = _decode_as(ServiceIncident, row[0], "incidents.data")
+        if incident.version != row[1]:
+            object.__setattr__(incident, "version", row[1])
+        return incident
+
+    def incident(self, incident_id: str) -> ServiceIncident:
+        row = self._q("SELECT data, version FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise NotFound("incident", incident_id)
+        return self._incident(row)
+
+    def add_incident(self, incident: ServiceIncident) -> None:
+        self._q(
+            "INSERT INTO incidents (id, status, group_key, detected_at, active, version, data) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?)",  # id, status, group, detected, active, data
+            self._incident_row(incident, 0)[:6],
+        )
+        self._index_products(incident)
+
+    @staticmethod
+    def _incident_row(incident: ServiceIncident, version: int) -> tuple[Any, ...]:
+        document = encode(incident)
+        document["version"] = version
+        return (
+            incident.id,
+            incident.status.value,
+            incident.group_key,
+            _us(incident.detected_at),
+            int(incident.status.value in _ACTIVE),
+            _json(document),
+            version,
+        )
+
+    def _index_products(self, incident: ServiceIncident) -> None:
+        self._q("DELETE FROM active_products WHERE incident_id = ?", (incident.id,))
+        if incident.status.value in _ACTIVE:
+            self._c.executemany(
+                "INSERT INTO active_products (product, incident_id) VALUES (?, ?)",
+                [(product, incident.id) for product in incident.products],
+            )
+
+    def save_incident(self, incident: ServiceIncident) -> None:
+        new_version = incident.version + 1
+        row = self._incident_row(incident, new_version)
+        updated = self._q(
+            "UPDATE incidents SET status = ?, group_key = ?, detected_at = ?, active = ?, "
+            "data = ?, version = ? WHERE id = ? AND version = ?",
+            (row[1], row[2], row[3], row[4], row[5], new_version, incident.id, incident.version),
+        ).rowcount
+        if updated != 1:
+            self._conflict("incidents", "incident", incident.id, incident.version)
+        self._index_products(incident)
+        object.__setattr__(incident, "version", new_version)
+
+    def active_incidents(
+        self, *, product: str | None = None, group_key: str | None = None
+    ) -> Sequence[ServiceIncident]:
+        if group_key is not None:
+            rows = self._q(
+                "SELECT data, version FROM incidents WHERE active = 1 AND group_key = ? "
+                "ORDER BY detected_at, id",
+                (group_key,),
+            )
+            found = [self._incident(row) for row in rows]
+            if product is not None:
+                found = [i for i in found if product in i.products]
+            return found
+        if product is not None:
+            rows = self._q(
+                "SELECT i.data, i.version FROM active_products p JOIN incidents i "
+                "ON i.id = p.incident_id WHERE p.product = ? ORDER BY i.detected_at, i.id",
+                (product,),
+            )
+        else:
+            rows = self._q(
+                "SELECT data, version FROM incidents WHERE active = 1 ORDER BY detected_at, id"
+            )
+        return [self._incident(row) for row in rows]
+
+    def incidents_detected_between(
+        self, since: datetime | None, until: datetime | None
+    ) -> Sequence[ServiceIncident]:
+        low = _us(since) if since is not None else -(2**62)
+        high = _us(until) if until is not None else 2**62
+        rows = self._q(
+            "SELECT data, version FROM incidents WHERE detected_at >= ? AND detected_at < ? "
+            "ORDER BY detected_at, rowid",
+            (low, high),
+        )
+        return [self._incident(row) for row in rows]
+
+    # -- reports and links ------------------------------------------------
+    _REPORT_COLUMNS = (
+        "ticket_id, account_id, product, symptom, summary, reported_at, region, channel, "
+        "locale, status, incident_id, ended_at, version"
+    )
+
+    @staticmethod
+    def _report(row: Sequence[Any]) -> CustomerReport:
+        try:
+            return CustomerReport(
+                ticket_id=row[0],
+                account_id=row[1],
+                product=row[2],
+                symptom=row[3],
+                summary=row[4],
+                reported_at=_dt(row[5], "reports.reported_at"),
+                region=row[6],
+                channel=row[7],
+                locale=row[8],
+                status=row[9],
+                incident_id=row[10],
+                ended_at=_opt_dt(row[11], "reports.ended_at"),
+                version=row[12],
+            )
+        except DecodeError:
+            raise
+        except (IncidentLifecycleError, TypeError, ValueError) as error:
+            raise DecodeError(f"report {row[0]!r}: {error}") from error
+
+    def report(self, ticket_id: str) -> CustomerReport | None:
+        row = self._q(
+            f"SELECT {self._REPORT_COLUMNS} FROM reports WHERE ticket_id = ?", (ticket_id,)
+        ).fetchone()
+        return None if row is None else self._report(row)
+
+    def add_report(self, report: CustomerReport) -> None:
+        self._q(
+            f"INSERT INTO reports ({self._REPORT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            self._report_row(report),
+        )
+
+    @staticmethod
+    def _report_row(r: CustomerReport) -> tuple[Any, ...]:
+        return (
+            r.ticket_id,
+            r.account_id,
+            r.product,
+            r.symptom.value,
+            r.summary,
+            _us(r.reported_at),
+            r.region,
+            r.channel.value,
+            r.locale,
+            r.status.value,
+            r.incident_id,
+            None if r.ended_at is None else _us(r.ended_at),
+        )
+
+    def save_reports(self, reports: Sequence[CustomerReport]) -> None:
+        for report in reports:
+            row = self._report_row(report)
+            updated = self._q(
+                "UPDATE reports SET status = ?, incident_id = ?, ended_at = ?, region = ?, "
+                "locale = ?, summary = ?, version = version + 1 "
+                "WHERE ticket_id = ? AND version = ?",
+                (
+                    row[9],
+                    row[10],
+                    row[11],
+                    row[6],
+                    row[8],
+                    row[4],
+                    report.ticket_id,
+                    report.version,
+                ),
+            ).rowcount
+            if updated != 1:
+                self._conflict("reports", "report", report.ticket_id, report.version)
+        for report in reports:
+            object.__setattr__(report, "version", report.version + 1)
+
+    def reports_since(self, product: str, since: datetime) -> Sequence[CustomerReport]:
+        rows = self._q(
+            f"SELECT {self._REPORT_COLUMNS} FROM reports WHERE product = ? AND reported_at >= ? "
+            "ORDER BY reported_at, rowid",
+            (product, _us(since)),
+        )
+        return [self._report(row) for row in rows]
+
+    def link(self, ticket_id: str, incident_id: str) -> None:
+        if self._q("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+            raise NotFound("incident", incident_id)
+        current = self.incident_of(ticket_id)
+        if current == incident_id:
+            return
+        self._q("DELETE FROM links WHERE ticket_id = ?", (ticket_id,))
+        self._q(
+            "INSERT INTO links (ticket_id, incident_id) VALUES (?, ?)", (ticket_id, incident_id)
+        )
+
+    def unlink(self, ticket_id: str) -> None:
+        self._q("DELETE FROM links WHERE ticket_id = ?", (ticket_id,))
+
+    def incident_of(self, ticket_id: str) -> str | None:
+        row = self._q("SELECT incident_id FROM links WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def linked_tickets(self, incident_id: str) -> Sequence[str]:
+        rows = self._q(
+            "SELECT ticket_id FROM links WHERE incident_id = ? ORDER BY seq", (incident_id,)
+        )
+        return [row[0] for row in rows]
+
+    def reports_linked_to(
+        self, incident_id: str, status: ReportStatus | None = None
+    ) -> Sequence[CustomerReport]:
+        columns = ", ".join(f"r.{c.strip()}" for c in self._REPORT_COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns} FROM links l JOIN reports r ON r.ticket_id = l.ticket_id "
+            "WHERE l.incident_id = ?"
+        )
+        params: list[Any] = [incident_id]
+        if status is not None:
+            sql += " AND r.status = ?"
+            params.append(status.value)
+        return [self._report(row) for row in self._q(sql + " ORDER BY l.seq", params)]
+
+    def linked_recipients(
+        self, incident_id: str, status: ReportStatus = ReportStatus.LINKED
+    ) -> Sequence[tuple[str, str]]:
+        rows = self._q(
+            "SELECT r.ticket_id, r.locale FROM links l JOIN reports r ON r.ticket_id = l.ticket_id "
+            "WHERE l.incident_id = ? AND r.status = ? ORDER BY l.seq",
+            (incident_id, status.value),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def transition_linked_reports(
+        self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
+    ) -> Sequence[tuple[str, str]]:
+        changed = self.linked_recipients(incident_id, source)
+        ends = target in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        self._q(
+            "UPDATE reports SET status = ?, version = version + 1, "
+            "ended_at = CASE WHEN ? THEN ? ELSE ended_at END "
+            "WHERE status = ? AND ticket_id IN (SELECT ticket_id FROM links WHERE incident_id = ?)",
+            (target.value, int(ends), _us(now), source.value, incident_id),
+        )
+        return changed
+
+    def move_links(self, source_id: str, target_id: str) -> int:
+        tickets = self.linked_tickets(source_id)
+        self._q("DELETE FROM links WHERE incident_id = ?", (source_id,))
+        self._c.executemany(
+            "INSERT INTO links (ticket_id, incident_id) VALUES (?, ?)",
+            [(ticket_id, target_id) for ticket_id in tickets],
+        )
+        return len(tickets)
+
+    # -- updates and timeline ---------------------------------------------
+    def add_update(self, update: StatusUpdate) -> None:
+        self._q(
+            "INSERT INTO updates (id, incident_id, data) VALUES (?, ?, ?)",
+            (update.id, update.incident_id, _json(encode(update))),
+        )
+
+    def updates(self, incident_id: str) -> Sequence[StatusUpdate]:
+        rows = self._q(
+            "SELECT data FROM updates WHERE incident_id = ? ORDER BY seq", (incident_id,)
+        )
+        return [_decode_as(StatusUpdate, row[0], "updates.data") for row in rows]
+
+    def append(self, events: Sequence[DomainEvent]) -> None:
+        if not self._open:
+            raise StoreError("this transaction has ended")
+        self._c.executemany(
+            "INSERT INTO timeline (incident_id, name, data) VALUES (?, ?, ?)",
+            [(e.incident_id, e.name, _json(encode(e))) for e in events],
+        )
+
+    def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
+        rows = self._q(
+            "SELECT data FROM timeline WHERE incident_id IS ? ORDER BY seq", (incident_id,)
+        )
+        return [_decode_as(DomainEvent, row[0], "timeline.data") for row in rows]
+
+    # -- outbox -----------------------------------------------------------
+    def _message(self, n: Notification | FanOut, kind: RecipientKind) -> int:
+        row = self._q(
+            "INSERT INTO messages (recipient_kind, topic, incident_id, subject, body, created_at, "
+            "locale) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                kind.value,
+                n.topic.value,
+                n.incident_id,
+                n.subject,
+                n.body,
+                n.created_at.isoformat(),
+                n.locale,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def _insert_outbox(self, rows: list[tuple[str, str, int]], now: datetime) -> int:
+        before = self._c.total_changes
+        at = _us(now)
+        self._c.executemany(
+            "INSERT OR IGNORE INTO outbox (key, recipient, message_id, state, attempts, next_at, "
+            "error, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, '', ?)",
+            [(key, recipient, message, at, at) for key, recipient, message in rows],
+        )
+        return self._c.total_changes - before
+
+    def _existing_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0] for row in self._q(f"SELECT key FROM outbox WHERE key IN ({marks})", chunk)
+            )
+        return found
+
+    def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
+        existing = self._existing_keys([n.key for n in notifications])
+        rows = []
+        for n in notifications:
+            if n.key in existing:
+                continue
+            existing.add(n.key)
+            rows.append((n.key, n.recipient, self._message(n, n.recipient_kind)))
+        return self._insert_outbox(rows, now) if rows else 0
+
+    def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
+        if not fanout.recipients:
+            return 0
+        message = self._message(fanout, RecipientKind.TICKET)
+        prefix = fanout.key_prefix + "/"
+        return self._insert_outbox([(prefix + r, r, message) for r in fanout.recipients], now)
+
+    _ENTRY = (
+        "o.seq, o.key, o.recipient, o.state, o.attempts, o.next_at, o.claim, o.error, "
+        "o.updated_at, m.recipient_kind, m.topic, m.incident_id, m.subject, m.body, "
+        "m.created_at, m.locale"
+    )
+
+    @staticmethod
+    def _entry(row: Sequence[Any]) -> OutboxEntry:
+        try:
+            created = datetime.fromisoformat(row[14])
+            notification = Notification._trusted(
+                row[1],
+                row[2],
+                RecipientKind(row[9]),
+                Topic(row[10]),
+                row[11],
+                row[12],
+                row[13],
+                created,
+                row[15],
+            )
+            return OutboxEntry(
+                notification=notification,
+                seq=row[0],
+                state=OutboxState(row[3]),
+                attempts=row[4],
+                next_attempt_at=_dt(row[5], "outbox.next_at"),
+                claim=row[6],
+                last_error=row[7],
+                updated_at=_dt(row[8], "outbox.updated_at"),
+            )
+        except DecodeError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise DecodeError(f"outbox {row[1]!r}: {error}") from error
+
+    def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, claim: str
+    ) -> Sequence[OutboxEntry]:
+        rows = self._q(
+            "SELECT o.seq FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
+            "AND p.recipient = o.recipient AND p.seq < o.seq) "
+            "ORDER BY o.next_at, o.seq LIMIT ?",
+            (_us(now), limit),
+        ).fetchall()
+        if not rows:
+            return []
+        seqs = [row[0] for row in rows]
+        self._c.executemany(
+            "UPDATE outbox SET attempts = attempts + 1, claim = ?, next_at = ?, updated_at = ? "
+            "WHERE seq = ?",
+            [(claim, _us(lease_until), _us(now), seq) for seq in seqs],
+        )
+        marks = ",".join("?" * len(seqs))
+        claimed = self._q(
+            f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
+            f"WHERE o.seq IN ({marks})",
+            seqs,
+        ).fetchall()
+        order = {seq: index for index, seq in enumerate(seqs)}
+        claimed.sort(key=lambda row: order[row[0]])
+        return [self._entry(row) for row in claimed]
+
+    def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
+        if not self._open:
+            raise StoreError("this transaction has ended")
+        self._c.executemany(
+            "UPDATE outbox SET state = 'delivered', claim = NULL, error = '', updated_at = ? "
+            "WHERE key = ? AND state = 'pending'",
+            [(_us(now), key) for key in keys],
+        )
+
+    def schedule_retry(self, key: str, not_before: datetime, error: str, now: datetime) -> None:
+        self._q(
+            "UPDATE outbox SET claim = NULL, next_at = ?, error = ?, updated_at = ? "
+            "WHERE key = ? AND state = 'pending'",
+            (_us(not_before), error, _us(now), key),
+        )
+
+    def mark_dead(self, key: str, error: str, now: datetime) -> None:
+        self._q(
+            "UPDATE outbox SET state = 'dead', claim = NULL, error = ?, updated_at = ? "
+            "WHERE key = ? AND state = 'pending'",
+            (error, _us(now), key),
+        )
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        row = self._q(
+            f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
+            "WHERE o.key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else self._entry(row)
+
+    def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
+        rows = self._q(
+            f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
+            "WHERE o.state = 'dead' ORDER BY o.seq LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [self._entry(row) for row in rows]
+
+    def redrive(self, keys: Collection[str], now: datetime) -> int:
+        before = self._c.total_changes
+        self._c.executemany(
+            "UPDATE outbox SET state = 'pending', attempts = 0, claim = NULL, next_at = ?, "
+            "updated_at = ? WHERE key = ? AND state = 'dead'",
+            [(_us(now), _us(now), key) for key in keys],
+        )
+        return self._c.total_changes - before
+
+    def outbox_stats(self) -> OutboxStats:
+        counts = dict(self._q("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+        return OutboxStats(
+            pending=counts.get("pending", 0),
+            delivered=counts.get("delivered", 0),
+            dead=counts.get("dead", 0),
+        )
+
+    def next_due_at(self) -> datetime | None:
+        row = self._q(
+            "SELECT min(o.next_at) FROM outbox o WHERE o.state = 'pending' "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
+            "AND p.recipient = o.recipient AND p.seq < o.seq)"
+        ).fetchone()
+        return None if row is None or row[0] is None else _dt(row[0], "outbox.next_at")

@@ -1,0 +1,183 @@
+"""Validators shared by the domain values: each refusal names the field."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from .errors import InvalidInput
+
+IDENTIFIER_MAX = 128
+MAX_LABELS = 64
+LABEL_MAX = 255
+
+# C0 and C1 control characters, DEL; text fields may still hold tab and newlines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def check_text(field: str, value: object, *, max_len: int, min_len: int = 1) -> str:
+    """Return ``value`` if it is a string of ``min_len..max_len`` characters.
+
+    Free text may hold tabs and line breaks, but no other control character.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if len(value) > max_len:
+        raise InvalidInput(field, f"is {len(value)} characters long; the limit is {max_len}")
+    if len(value.strip()) < min_len:
+        raise InvalidInput(field, "must not be empty" if min_len == 1 else f"needs {min_len}+")
+    if _CONTROL_IN_TEXT.search(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def check_identifier(field: str, value: object, *, max_len: int = IDENTIFIER_MAX) -> str:
+    """Return ``value`` if it is a non-empty, single-line string of at most ``max_len``."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > max_len:
+        raise InvalidInput(field, f"is {len(value)} characters long; the limit is {max_len}")
+    if _CONTROL.search(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def check_aware(field: str, value: object) -> datetime:
+    """Return ``value`` if it is a timezone-aware datetime."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(field, f"must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(field, "must be timezone-aware (naive datetimes are ambiguous)")
+    return value
+
+
+def check_enum(field: str, enum_type: type[E], value: object) -> E:
+    """Return ``value`` as a member of ``enum_type``; its value string is accepted too."""
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(str(m.value) for m in enum_type)
+        raise InvalidInput(field, f"{value!r} is not one of: {allowed}") from None
+
+
+def check_non_negative(field: str, value: object) -> timedelta:
+    """Return ``value`` if it is a ``timedelta`` that is not negative."""
+    if not isinstance(value, timedelta):
+        raise InvalidInput(field, f"must be a timedelta, not {type(value).__name__}")
+    if value < timedelta(0):
+        raise InvalidInput(field, "must not be negative")
+    return value
+
+
+def check_date(field: str, value: object) -> date:
+    """Return ``value`` if it is a plain date (not a datetime)."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput(field, f"must be a date, not {type(value).__name__}")
+    return value
+
+
+def check_int(field: str, value: object, *, minimum: int = 0) -> int:
+    """Return ``value`` if it is an int (not a bool) of at least ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(field, f"must be an integer, not {type(value).__name__}")
+    if value < minimum:
+        raise InvalidInput(field, f"must be at least {minimum}")
+    return value
+
+
+def freeze_labels(value: object) -> Mapping[str, str]:
+    """Copy a mapping of string labels into a read-only mapping."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidInput("labels", f"must be a mapping, not {type(value).__name__}")
+    if len(value) > MAX_LABELS:
+        raise InvalidInput("labels", f"has {len(value)} labels; the limit is {MAX_LABELS}")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise InvalidInput("labels", f"keys and values must be strings, got {key!r}: {item!r}")
+        check_identifier("labels", key, max_len=LABEL_MAX)
+        check_text("labels", item, max_len=LABEL_MAX, min_len=0)
+        out[key] = item
+    return MappingProxyType(out)
+
+
+class Validator:
+    """An attrs validator calling ``check`` with the attribute's name."""
+
+    __slots__ = ("_check", "_kwargs")
+
+    def __init__(self, check: Any, **kwargs: Any) -> None:
+        self._check = check
+        self._kwargs = kwargs
+
+    def __call__(self, _inst: object, attribute: Any, value: object) -> None:
+        self._check(attribute.name, value, **self._kwargs)
+
+
+def optional(validator: Any) -> Any:
+    """Let ``None`` through, otherwise apply ``validator``."""
+
+    def check(inst: object, attribute: Any, value: object) -> None:
+        if value is not None:
+            validator(inst, attribute, value)
+
+    return check
+
+
+def text(max_len: int, min_len: int = 1) -> Any:
+    """Validator for free text of ``min_len..max_len`` characters."""
+    return Validator(check_text, max_len=max_len, min_len=min_len)
+
+
+def identifier(max_len: int = IDENTIFIER_MAX) -> Any:
+    """Validator for identifiers (non-empty, single line, ``max_len`` at most)."""
+    return Validator(check_identifier, max_len=max_len)
+
+
+def aware() -> Any:
+    """Validator for timezone-aware datetimes."""
+    return Validator(check_aware)
+
+
+def enum_member(enum_type: type[enum.Enum]) -> Any:
+    """Validator for members of ``enum_type`` (strings are refused: use the converter)."""
+
+    def check(field: str, value: object) -> None:
+        if not isinstance(value, enum_type):
+            check_enum(field, enum_type, value)
+            raise InvalidInput(field, f"must be a {enum_type.__name__}, not a raw value")
+
+    return Validator(check)
+
+
+def instance(cls: type) -> Any:
+    """Validator for instances of ``cls``."""
+
+    def check(field: str, value: object) -> None:
+        if not isinstance(value, cls):
+            raise InvalidInput(field, f"must be a {cls.__name__}, not {type(value).__name__}")
+
+    return Validator(check)
+
+
+def non_negative() -> Any:
+    """Validator for timedeltas that are zero or more."""
+    return Validator(check_non_negative)
+
+
+def integer(minimum: int = 0) -> Any:
+    """Validator for ints of at least ``minimum``."""
+    return Validator(check_int, minimum=minimum)

@@ -1,0 +1,286 @@
+"""Alert intake: deduplication by fingerprint and grouping into incidents.
+
+Runs inside one store transaction for a whole batch. Repeats of an active
+alert's fingerprint are counted in one bulk call and change nothing else;
+only new alerts are grouped, joining the potential incident of their group
+key, else its open incident, else starting a new potential incident whose
+owner team is asked, once, to validate it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import attrs
+
+from .domain.actors import Actor
+from .domain.alerts import Alert, AlertSignal
+from .domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
+from .domain.incidents import IncidentStatus, ServiceIncident
+from .fanout import Messenger
+from .grouping import GroupingPolicy
+from .lifecycle import ALERT_LIFECYCLE
+from .notifications import Notification, Topic
+from .ports import StoreTransaction
+
+__all__ = ["AlertOutcome", "AlertReceipt", "IntakeReport", "receive"]
+
+
+class AlertOutcome(enum.StrEnum):
+    """What became of a signal."""
+
+    DEDUPLICATED = "deduplicated"
+    """It repeated an active alert's fingerprint: counted, nothing else."""
+    STARTED_INCIDENT = "started_incident"
+    """It opened an alert that started a new potential incident."""
+    JOINED_POTENTIAL = "joined_potential"
+    """It opened an alert that joined the potential incident of its group."""
+    JOINED_OPEN = "joined_open"
+    """It opened an alert that joined the open incident of its group."""
+
+
+@attrs.frozen(kw_only=True)
+class AlertReceipt:
+    """Where one signal went."""
+
+    alert_id: str
+    incident_id: str
+    outcome: AlertOutcome
+
+
+@attrs.frozen(kw_only=True)
+class IntakeReport:
+    """What a batch of signals did."""
+
+    signals: int
+    deduplicated: int
+    new_alerts: int
+    incidents_started: tuple[str, ...]
+    incidents_joined: tuple[str, ...]
+    counted: Mapping[str, tuple[str, str | None]] = attrs.field(factory=dict, repr=False, eq=False)
+    """Fingerprints counted on an active alert: alert id and incident id."""
+    placed: Mapping[str, tuple[str, str, AlertOutcome]] = attrs.field(
+        factory=dict, repr=False, eq=False
+    )
+    """Fingerprints that opened a new alert: alert id, incident id and outcome."""
+
+    def receipt(self, fingerprint: str) -> AlertReceipt:
+        """Where the signals of ``fingerprint`` went; ``KeyError`` if not in the batch."""
+        found = self.placed.get(fingerprint)
+        if found is not None:
+            return AlertReceipt(alert_id=found[0], incident_id=found[1], outcome=found[2])
+        alert_id, incident_id = self.counted[fingerprint]
+        return AlertReceipt(
+            alert_id=alert_id, incident_id=incident_id or "", outcome=AlertOutcome.DEDUPLICATED
+        )
+
+    @property
+    def receipts(self) -> Mapping[str, AlertReceipt]:
+        """Every fingerprint's receipt (built on demand)."""
+        return {fp: self.receipt(fp) for fp in (*self.counted, *self.placed)}
+
+
+def _title(signal: AlertSignal) -> str:
+    where = f" in {signal.region}" if signal.region else ""
+    return f"{signal.kind.value.replace('_', ' ')} on {signal.product}{where}"[:200]
+
+
+class _Batch:
+    """The state of one intake batch inside its transaction."""
+
+    def __init__(
+        self,
+        tx: StoreTransaction,
+        now: datetime,
+        actor: Actor,
+        grouping: GroupingPolicy,
+        owner_of: Callable[[str], str],
+        messenger: Messenger,
+    ) -> None:
+        self.tx = tx
+        self.now = now
+        self.actor = actor
+        self.grouping = grouping
+        self.owner_of = owner_of
+        self.messenger = messenger
+        self.groups: dict[str, ServiceIncident | None] = {}
+        self.new_incidents: dict[str, ServiceIncident] = {}
+        self.touched: dict[str, ServiceIncident] = {}
+        self.joined_open: dict[str, list[Alert]] = {}
+        self.events: list[DomainEvent] = []
+        self.notifications: list[Notification] = []
+
+    def incident_for(self, key: str) -> ServiceIncident | None:
+        if key not in self.groups:
+            found = self.tx.active_incidents(group_key=key)
+            detected = [i for i in found if i.status is IncidentStatus.DETECTED]
+            opened = [i for i in found if i.status is not IncidentStatus.DETECTED]
+            # Stable: ties keep the store's oldest-first order (ids do not sort by age).
+            opened.sort(key=lambda i: i.opened_at or i.detected_at)
+            choice = detected[0] if detected else (opened[-1] if opened else None)
+            if choice is not None:
+                self.touched[choice.id] = choice
+            self.groups[key] = choice
+        return self.groups[key]
+
+    def start_incident(self, key: str, alert: Alert, signal: AlertSignal) -> ServiceIncident:
+        team = self.owner_of(signal.product)
+        incident = ServiceIncident(
+            id=self.tx.new_id("INC"),
+            title=_title(signal),
+            products=(signal.product,),
+            region=signal.region,
+            owner_team=team,
+            detected_at=self.now,
+            group_key=key,
+            signal_kinds=(signal.kind,),
+        )
+        self.groups[key] = incident
+        self.new_incidents[incident.id] = incident
+        self.events.append(
+            IncidentDetected(
+                incident_id=incident.id,
+                actor=self.actor,
+                at=self.now,
+                alert_id=alert.id,
+                group_key=key,
+            )
+        )
+        self.notifications.append(
+            self.messenger.to_team(
+                Topic.VALIDATION_REQUEST,
+                team,
+                f"{incident.id}/validation-request",
+                incident.id,
+                self.now,
+                {
+                    "incident_id": incident.id,
+                    "product": signal.product,
+                    "region": signal.region or "all regions",
+                    "summary": signal.summary,
+                },
+            )
+        )
+        return incident
+
+    def place(self, alert: Alert, signal: AlertSignal) -> tuple[str, str, AlertOutcome]:
+        key = self.grouping.key_of(signal)
+        incident = self.incident_for(key)
+        if incident is None:
+            incident = self.start_incident(key, alert, signal)
+            outcome = AlertOutcome.STARTED_INCIDENT
+        else:
+            self.events.append(
+                AlertJoined(
+                    incident_id=incident.id,
+                    actor=self.actor,
+                    at=self.now,
+                    alert_id=alert.id,
+                    fingerprint=alert.fingerprint,
+                )
+            )
+            if signal.kind not in incident.signal_kinds:
+                incident.signal_kinds = (*incident.signal_kinds, signal.kind)
+            if incident.status is IncidentStatus.DETECTED:
+                outcome = AlertOutcome.JOINED_POTENTIAL
+            else:
+                outcome = AlertOutcome.JOINED_OPEN
+                self.joined_open.setdefault(incident.id, []).append(alert)
+        alert.incident_id = incident.id
+        return (alert.id, incident.id, outcome)
+
+    def digest(self, incident: ServiceIncident, alerts: Sequence[Alert]) -> None:
+        """Count new signals on an open incident; send a digest at most once per interval."""
+        incident.signals_since_digest += len(alerts)
+        last = incident.last_digest_at
+        if last is not None and self.now - last < self.grouping.interval:
+            return
+        count = incident.signals_since_digest
+        self.notifications.append(
+            self.messenger.to_team(
+                Topic.SIGNALS_DIGEST,
+                incident.owner_team,
+                f"{incident.id}/digest/{self.now.isoformat()}",
+                incident.id,
+                self.now,
+                {
+                    "incident_id": incident.id,
+                    "title": incident.title,
+                    "count": count,
+                    "summary": alerts[-1].summary,
+                },
+            )
+        )
+        self.events.append(
+            SignalsDigestSent(incident_id=incident.id, actor=self.actor, at=self.now, alerts=count)
+        )
+        incident.last_digest_at = self.now
+        incident.signals_since_digest = 0
+
+
+def receive(
+    tx: StoreTransaction,
+    signals: Sequence[AlertSignal],
+    *,
+    now: datetime,
+    actor: Actor,
+    grouping: GroupingPolicy,
+    owner_of: Callable[[str], str],
+    messenger: Messenger,
+) -> tuple[IntakeReport, list[Notification]]:
+    """Deduplicate and group ``signals`` in ``tx``; return the report and notifications."""
+    counts: dict[str, int] = {}
+    last_seen: dict[str, datetime] = {}
+    first: dict[str, AlertSignal] = {}
+    for signal in signals:
+        fingerprint = signal.fingerprint
+        count = counts.get(fingerprint)
+        if count is None:
+            counts[fingerprint] = 1
+            last_seen[fingerprint] = signal.observed_at
+            first[fingerprint] = signal
+        else:
+            counts[fingerprint] = count + 1
+            if signal.observed_at > last_seen[fingerprint]:
+                last_seen[fingerprint] = signal.observed_at
+    counted = tx.count_repeats(counts, last_seen)
+    batch = _Batch(tx, now, actor, grouping, owner_of, messenger)
+    new_alerts: list[Alert] = []
+    placed: dict[str, tuple[str, str, AlertOutcome]] = {}
+    for fingerprint, signal in first.items():
+        if fingerprint in counted:
+            continue
+        owner_of(signal.product)  # a product nobody owns refuses the batch
+        alert = Alert.from_signal(tx.new_id("ALR"), signal)
+        alert.count = counts[fingerprint]
+        alert.last_seen_at = last_seen[fingerprint]
+        placed[fingerprint] = batch.place(alert, signal)
+        new_alerts.append(alert)
+    for incident_id, joined in batch.joined_open.items():
+        ALERT_LIFECYCLE.fire_many(joined, "validate", now=now)
+        batch.digest(batch.touched[incident_id], joined)
+    tx.add_alerts(new_alerts)
+    for incident in batch.new_incidents.values():
+        tx.add_incident(incident)
+    for incident in batch.touched.values():
+        # Every touched incident received an alert. Saving bumps its version, so a
+        # concurrent validate or dismiss conflicts and is retried on fresh data.
+        tx.save_incident(incident)
+    tx.append(batch.events)
+    started = tuple(batch.new_incidents)
+    joined_ids = tuple(sorted({p[1] for p in placed.values() if p[2] in _JOINED} - set(started)))
+    report = IntakeReport(
+        signals=len(signals),
+        deduplicated=len(signals) - len(new_alerts),
+        new_alerts=len(new_alerts),
+        incidents_started=started,
+        incidents_joined=joined_ids,
+        counted=counted,
+        placed=placed,
+    )
+    return report, batch.notifications
+
+
+_JOINED = frozenset({AlertOutcome.JOINED_OPEN, AlertOutcome.JOINED_POTENTIAL})

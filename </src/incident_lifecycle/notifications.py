@@ -1,0 +1,400 @@
+"""Notifications: what the outbox holds, what a notifier answers, and safe message text.
+
+Customer-facing text comes from developer-owned templates. Templates may only
+name bare placeholders (``{status}``); user text is only ever a value, is
+substituted in a single pass (never formatted twice), has CR/LF and other
+control characters neutralised and is capped in length.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+import attrs
+
+from .domain._checks import aware, check_enum, identifier, instance, optional, text
+from .domain.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "FIELD_MAX",
+    "DeliveryResult",
+    "DeliveryStatus",
+    "FanOut",
+    "MessageTemplate",
+    "Notification",
+    "RecipientKind",
+    "Templates",
+    "Topic",
+    "neutralise",
+    "one_line",
+]
+
+FIELD_MAX = 2_000
+"""No substituted value is longer than this (it is cut with an ellipsis)."""
+KEY_MAX = 512
+
+
+class RecipientKind(enum.StrEnum):
+    """Who a notification goes to."""
+
+    TICKET = "ticket"
+    """A customer's helpdesk ticket: only public text ever goes here."""
+    TEAM = "team"
+    """An internal team (engineering, support)."""
+
+
+class Topic(enum.StrEnum):
+    """Why a notification is sent; each topic has its own template."""
+
+    VALIDATION_REQUEST = "validation_request"
+    SIGNALS_DIGEST = "signals_digest"
+    HANDOFF = "handoff"
+    UPDATE_REMINDER = "update_reminder"
+    TICKET_LINKED = "ticket_linked"
+    STATUS_UPDATE = "status_update"
+    RESOLUTION = "resolution"
+    REPORT_TRANSFERRED = "report_transferred"
+    INCIDENT_DECLARED = "incident_declared"
+
+
+CUSTOMER_TOPICS = frozenset({Topic.TICKET_LINKED, Topic.STATUS_UPDATE, Topic.RESOLUTION})
+
+
+def _to_recipient_kind(value: RecipientKind | str) -> RecipientKind:
+    return check_enum("recipient_kind", RecipientKind, value)
+
+
+def _to_topic(value: Topic | str) -> Topic:
+    return check_enum("topic", Topic, value)
+
+
+@attrs.frozen(kw_only=True)
+class Notification:
+    """One message to one recipient, with a stable idempotency ``key``.
+
+    The key names the incident, the cause (update, link, resolution, ...) and
+    the recipient, so a re-send after a failure is recognisable downstream.
+    """
+
+    key: str = attrs.field(validator=identifier(KEY_MAX))
+    recipient: str = attrs.field(validator=identifier())
+    recipient_kind: RecipientKind = attrs.field(converter=_to_recipient_kind)
+    topic: Topic = attrs.field(converter=_to_topic)
+    incident_id: str | None = attrs.field(validator=optional(identifier()))
+    subject: str = attrs.field(validator=text(500))
+    body: str = attrs.field(validator=text(20_000))
+    created_at: datetime = attrs.field(validator=aware())
+    locale: str = attrs.field(default="en", validator=identifier(35))
+
+    def __attrs_post_init__(self) -> None:
+        if self.recipient_kind is RecipientKind.TICKET and self.topic not in CUSTOMER_TOPICS:
+            raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
+
+    @classmethod
+    def _trusted(
+        cls,
+        key: str,
+        recipient: str,
+        recipient_kind: RecipientKind,
+        topic: Topic,
+        incident_id: str | None,
+        subject: str,
+        body: str,
+        created_at: datetime,
+        locale: str,
+    ) -> Notification:
+        """Build from fields already validated (one fan-out's shared text, a stored row)."""
+        self = object.__new__(cls)
+        for name, value in (
+            ("key", key),
+            ("recipient", recipient),
+            ("recipient_kind", recipient_kind),
+            ("topic", topic),
+            ("incident_id", incident_id),
+            ("subject", subject),
+            ("body", body),
+            ("created_at", created_at),
+            ("locale", locale),
+        ):
+            object.__setattr__(self, name, value)
+        return self
+
+
+def _to_recipients(value: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidInput("recipients", "must be a sequence of ticket ids")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class FanOut:
+    """One customer message to many tickets, stored once: the bulk form of notifications.
+
+    Each recipient gets the notification keyed ``f"{key_prefix}/{recipient}"``.
+    The text is validated once, whatever the number of recipients.
+    """
+
+    key_prefix: str = attrs.field(validator=identifier(KEY_MAX - 130))
+    recipients: tuple[str, ...] = attrs.field(converter=_to_recipients, repr=False)
+    topic: Topic = attrs.field(converter=_to_topic)
+    incident_id: str | None = attrs.field(validator=optional(identifier()))
+    subject: str = attrs.field(validator=text(500))
+    body: str = attrs.field(validator=text(20_000))
+    created_at: datetime = attrs.field(validator=aware())
+    locale: str = attrs.field(default="en", validator=identifier(35))
+
+    def __attrs_post_init__(self) -> None:
+        if self.topic not in CUSTOMER_TOPICS:
+            raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
+        for recipient in self.recipients:
+            if not isinstance(recipient, str) or not recipient or len(recipient) > 128:
+                raise InvalidInput("recipients", f"{recipient!r} is not a ticket id")
+
+    def key_for(self, recipient: str) -> str:
+        """The idempotency key of ``recipient``'s notification."""
+        return f"{self.key_prefix}/{recipient}"
+
+    def notifications(self) -> list[Notification]:
+        """The individual notifications, one per recipient, in order."""
+        return [self.notification(recipient) for recipient in self.recipients]
+
+    def notification(self, recipient: str) -> Notification:
+        """The notification of one recipient."""
+        return Notification._trusted(
+            self.key_for(recipient),
+            recipient,
+            RecipientKind.TICKET,
+            self.topic,
+            self.incident_id,
+            self.subject,
+            self.body,
+            self.created_at,
+            self.locale,
+        )
+
+
+class DeliveryStatus(enum.StrEnum):
+    """A notifier's verdict on one notification."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    """A transient failure: try again later (optionally not before ``retry_after``)."""
+    REJECTED = "rejected"
+    """A permanent failure: dead-letter it."""
+
+
+def _to_delivery_status(value: DeliveryStatus | str) -> DeliveryStatus:
+    return check_enum("status", DeliveryStatus, value)
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryResult:
+    """What happened to one notification of a batch, by its key."""
+
+    key: str = attrs.field(validator=instance(str))
+    """The notification's key (the relay checks it belongs to the batch)."""
+    status: DeliveryStatus = attrs.field(converter=_to_delivery_status)
+    retry_after: timedelta | None = attrs.field(
+        default=None, validator=optional(instance(timedelta))
+    )
+    error: str = attrs.field(default="", validator=instance(str))
+    """What went wrong, as the notifier says it (neutralised and capped when recorded)."""
+
+    @classmethod
+    def delivered(cls, key: str) -> DeliveryResult:
+        """The notification reached its recipient."""
+        if not isinstance(key, str):
+            raise InvalidInput("key", f"must be a string, not {type(key).__name__}")
+        self = object.__new__(cls)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "status", DeliveryStatus.DELIVERED)
+        object.__setattr__(self, "retry_after", None)
+        object.__setattr__(self, "error", "")
+        return self
+
+    @classmethod
+    def retry(cls, key: str, error: str = "", after: timedelta | None = None) -> DeliveryResult:
+        """A transient failure; ``after`` is the recipient's retry-after, if it gave one."""
+        return cls(key=key, status=DeliveryStatus.RETRY, retry_after=after, error=error)
+
+    @classmethod
+    def rejected(cls, key: str, error: str = "") -> DeliveryResult:
+        """A permanent failure."""
+        return cls(key=key, status=DeliveryStatus.REJECTED, error=error)
+
+
+# -- safe text ---------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def neutralise(value: object, limit: int = FIELD_MAX) -> str:
+    """Make user text safe to place in a message or a log line.
+
+    Line breaks, control and bidirectional-override characters become spaces
+    (or ``?`` for the invisible ones); the result is at most ``limit`` long.
+    """
+    raw = unicodedata.normalize("NFC", str(value))
+    cleaned = _UNSAFE.sub(lambda m: " " if m.group() in "\r\n\t\u2028\u2029" else "?", raw)
+    if len(cleaned) > limit:
+        cleaned = cleaned[: max(0, limit - 1)] + "…"
+    return cleaned
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """Neutralise ``value`` for a single log line (shorter cap)."""
+    return neutralise(value, limit)
+
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_PLACEHOLDER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+
+@attrs.frozen
+class MessageTemplate:
+    """A developer-owned template naming bare placeholders such as ``{status}``.
+
+    ``{{`` and ``}}`` stand for literal braces. Anything else inside braces
+    (attribute access, indexing, format specs, conversions) is refused when
+    the template is built, so user text can never reach the formatter.
+
+    >>> MessageTemplate("Incident {incident_id} is {status}.").render(
+    ...     {"incident_id": "INC-1", "status": "{0.__class__}"})
+    'Incident INC-1 is {0.__class__}.'
+    """
+
+    source: str = attrs.field(validator=text(5_000))
+    placeholders: frozenset[str] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        names = set()
+        for match in _TOKEN.finditer(self.source):
+            token = match.group()
+            if token in ("{{", "}}"):
+                continue
+            name = match.group(1)
+            if name is None or not _PLACEHOLDER.match(name):
+                raise InvalidInput("template", f"{token!r} is not a bare placeholder")
+            names.add(name)
+        object.__setattr__(self, "placeholders", frozenset(names))
+
+    def render(self, values: Mapping[str, object], limit: int = FIELD_MAX) -> str:
+        """Substitute ``values`` (each neutralised and capped) in one pass."""
+        missing = self.placeholders - set(values)
+        if missing:
+            raise InvalidInput("template", f"no value for {', '.join(sorted(missing))}")
+
+        def substitute(match: re.Match[str]) -> str:
+            piece = match.group()
+            if piece == "{{":
+                return "{"
+            if piece == "}}":
+                return "}"
+            return neutralise(values[match.group(1)], limit)
+
+        return _TOKEN.sub(substitute, self.source)
+
+
+_EN: dict[Topic, tuple[str, str]] = {
+    Topic.VALIDATION_REQUEST: (
+        "Please validate potential incident {incident_id} ({product})",
+        "Monitoring grouped a new alert into potential incident {incident_id} "
+        "for {product} in {region}: {summary}. Validate it with a severity, or dismiss it.",
+    ),
+    Topic.SIGNALS_DIGEST: (
+        "New signals on incident {incident_id}",
+        "{count} new alert(s) joined open incident {incident_id} ({title}). Latest: {summary}",
+    ),
+    Topic.HANDOFF: (
+        "Incident {incident_id} handed off to {to_team}",
+        "{from_team} handed incident {incident_id} ({title}) to {to_team}: {reason}",
+    ),
+    Topic.UPDATE_REMINDER: (
+        "Update due on incident {incident_id}",
+        "Incident {incident_id} ({title}, {severity}) needs an update: "
+        "it was due at {due_at} ({overdue} overdue).",
+    ),
+    Topic.TICKET_LINKED: (
+        "Your request is part of a known service incident",
+        "Thank you for your report. It is part of service incident {incident_id}: {title}. "
+        "Current status: {status}. Latest update: {last_update}",
+    ),
+    Topic.STATUS_UPDATE: (
+        "Update on service incident {incident_id}: {status}",
+        "{body}",
+    ),
+    Topic.RESOLUTION: (
+        "Service incident {incident_id} is resolved",
+        "{resolution}",
+    ),
+    Topic.REPORT_TRANSFERRED: (
+        "Customer report {ticket_id} transferred to {to_team}",
+        "Support transferred ticket {ticket_id} ({product}) to {to_team}: {reason}",
+    ),
+    Topic.INCIDENT_DECLARED: (
+        "Incident {incident_id} declared on {product} ({severity})",
+        "{by} declared incident {incident_id} ({title}) at {severity}, owned by your team. "
+        "First report: {summary}",
+    ),
+}
+
+_FR: dict[Topic, tuple[str, str]] = {
+    Topic.TICKET_LINKED: (
+        "Votre demande fait partie d'un incident de service connu",
+        "Merci pour votre signalement. Il fait partie de l'incident de service {incident_id} : "
+        "{title}. Statut actuel : {status}. Dernière mise à jour : {last_update}",
+    ),
+    Topic.STATUS_UPDATE: (
+        "Mise à jour de l'incident de service {incident_id} : {status}",
+        "{body}",
+    ),
+    Topic.RESOLUTION: (
+        "L'incident de service {incident_id} est résolu",
+        "{resolution}",
+    ),
+}
+
+
+def _to_catalogue(
+    value: Mapping[str, Mapping[Topic, tuple[str, str]]],
+) -> Mapping[str, Mapping[Topic, tuple[MessageTemplate, MessageTemplate]]]:
+    catalogue: dict[str, Mapping[Topic, tuple[MessageTemplate, MessageTemplate]]] = {}
+    for locale, topics in value.items():
+        catalogue[locale] = MappingProxyType(
+            {
+                check_enum("topic", Topic, topic): (MessageTemplate(subj), MessageTemplate(body))
+                for topic, (subj, body) in topics.items()
+            }
+        )
+    if "en" not in catalogue or set(catalogue["en"]) != set(Topic):
+        raise InvalidInput("templates", "English templates are required for every topic")
+    return MappingProxyType(catalogue)
+
+
+@attrs.frozen
+class Templates:
+    """Templates per locale and topic; English is complete and the fallback."""
+
+    catalogue: Mapping[str, Mapping[Topic, tuple[MessageTemplate, MessageTemplate]]] = attrs.field(
+        converter=_to_catalogue
+    )
+
+    def render(self, topic: Topic, locale: str, values: Mapping[str, object]) -> tuple[str, str]:
+        """Subject and body for ``topic`` in ``locale`` (or its language, or English)."""
+        language = locale.replace("_", "-").split("-")[0].lower()
+        for candidate in (locale, language, "en"):
+            templates = self.catalogue.get(candidate)
+            if templates is not None and topic in templates:
+                subject, body = templates[topic]
+                return subject.render(values, 300), body.render(values, 10_000)
+        raise InvalidInput("topic", f"no template for {topic.value}")  # pragma: no cover
+
+
+DEFAULT_TEMPLATES = Templates({"en": _EN, "fr": _FR})
+"""The shipped templates: every topic in English; customer topics in French too."""

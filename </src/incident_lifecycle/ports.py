@@ -1,0 +1,345 @@
+"""The ports: what an application implements to plug the desk into its world.
+
+They are small ``typing.Protocol`` classes: implement the methods, no need to
+inherit from anything. Each docstring states the contract an adapter must
+keep; ``incident_lifecycle.testing.contracts`` checks it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from .domain.alerts import Alert
+from .domain.events import DomainEvent
+from .domain.incidents import ServiceIncident, StatusUpdate
+from .domain.reports import CustomerReport, ReportStatus
+from .notifications import DeliveryResult, FanOut, Notification
+
+__all__ = [
+    "Clock",
+    "Notifier",
+    "OutboxEntry",
+    "OutboxState",
+    "OutboxStats",
+    "Store",
+    "StoreTransaction",
+    "SystemClock",
+]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Tells the time. ``now()`` returns an aware datetime in UTC."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware, in UTC."""
+        return datetime.now(UTC)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Sends notifications (to helpdesk tickets, team channels, ...).
+
+    Contract:
+    - ``send`` returns exactly one :class:`DeliveryResult` per notification,
+      with the notification's ``key`` (any order).
+    - A notifier may receive the same key more than once (delivery is at
+      least once): it should use the key to avoid showing a message twice.
+    - Raising from ``send`` means "outcome unknown" for the whole batch:
+      every notification in it will be sent again, with the same keys.
+    """
+
+    def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
+        """Send ``batch``; return one result per notification."""
+        ...
+
+
+class OutboxState(enum.StrEnum):
+    """Where a notification is in the outbox."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@attrs.frozen(kw_only=True)
+class OutboxEntry:
+    """A notification in the outbox, with its delivery bookkeeping."""
+
+    notification: Notification
+    seq: int
+    """Enqueue order; per recipient, entries are delivered in this order."""
+    state: OutboxState
+    attempts: int = 0
+    next_attempt_at: datetime
+    """Not sent before this time (backoff, retry-after, or a claim's lease)."""
+    claim: str | None = None
+    """Token of the relay that holds the current lease, if any."""
+    last_error: str = ""
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        """The notification's idempotency key."""
+        return self.notification.key
+
+
+@attrs.frozen(kw_only=True)
+class OutboxStats:
+    """How many notifications are in each outbox state."""
+
+    pending: int
+    delivered: int
+    dead: int
+
+
+class StoreTransaction(Protocol):
+    """One unit of work over every record the desk keeps.
+
+    Everything done through one transaction commits together when the
+    ``with`` block ends normally, or not at all if it raises. Entities read
+    through a transaction are the caller's copies: changing one changes the
+    store only when it is saved.
+
+    Optimistic concurrency: ``save_*`` compares the entity's ``version`` with
+    the stored one and raises :class:`ConcurrencyConflict` if they differ
+    (nothing is written); on success the stored version, and the entity's, go
+    up by one. ``add_*`` raises :class:`ConcurrencyConflict` when the id, or a
+    uniqueness rule (one *active* alert per fingerprint, one *detected*
+    incident per group key), is already taken: another writer got there first.
+
+    Lookups named here must cost the same whatever the history holds
+    (index them): active alert by fingerprint, active incidents by product
+    and group key, links by incident and by ticket, due outbox entries.
+    """
+
+    def new_id(self, prefix: str) -> str:
+        """A new, never reused identifier such as ``INC-42`` (``prefix`` + ``-`` + number)."""
+        ...
+
+    # -- alerts -----------------------------------------------------------
+    def alert(self, alert_id: str) -> Alert:
+        """The alert ``alert_id``; raises :class:`NotFound`."""
+        ...
+
+    def active_alerts(self, fingerprints: Collection[str]) -> Mapping[str, Alert]:
+        """The active alert of each fingerprint that has one, by fingerprint."""
+        ...
+
+    def alerts_of(self, incident_id: str) -> Sequence[Alert]:
+        """Every alert attached to ``incident_id``, oldest first."""
+        ...
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert new alerts (version 0)."""
+        ...
+
+    def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Save status, incident and ``active`` of each alert, with a version check.
+
+        ``count`` and ``last_seen_at`` are never written here: only
+        :meth:`count_repeats` changes them, so counting never conflicts.
+        """
+        ...
+
+    def count_repeats(
+        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+    ) -> Mapping[str, tuple[str, str | None]]:
+        """Add ``counts[fp]`` to the count of the active alert of each fingerprint.
+
+        ``last_seen_at`` becomes the later of the stored time and
+        ``last_seen[fp]``. Fingerprints without an active alert are ignored.
+        Versions do not change. Returns, for each fingerprint counted, its
+        alert id and incident id.
+        """
+        ...
+
+    # -- incidents --------------------------------------------------------
+    def incident(self, incident_id: str) -> ServiceIncident:
+        """The incident ``incident_id``; raises :class:`NotFound`."""
+        ...
+
+    def add_incident(self, incident: ServiceIncident) -> None:
+        """Insert a new incident (version 0)."""
+        ...
+
+    def save_incident(self, incident: ServiceIncident) -> None:
+        """Save every field of ``incident``, with a version check."""
+        ...
+
+    def active_incidents(
+        self, *, product: str | None = None, group_key: str | None = None
+    ) -> Sequence[ServiceIncident]:
+        """Detected and open incidents (optionally of a product or group key), oldest first."""
+        ...
+
+    def incidents_detected_between(
+        self, since: datetime | None, until: datetime | None
+    ) -> Sequence[ServiceIncident]:
+        """Incidents detected in ``[since, until)``, oldest first (``None``: unbounded)."""
+        ...
+
+    # -- reports and links ------------------------------------------------
+    def report(self, ticket_id: str) -> CustomerReport | None:
+        """The report of ``ticket_id``, or ``None``."""
+        ...
+
+    def add_report(self, report: CustomerReport) -> None:
+        """Insert a new report (version 0)."""
+        ...
+
+    def save_reports(self, reports: Sequence[CustomerReport]) -> None:
+        """Save reports, with a version check on each (all or none)."""
+        ...
+
+    def reports_since(self, product: str, since: datetime) -> Sequence[CustomerReport]:
+        """Reports on ``product`` reported at or after ``since``, oldest first."""
+        ...
+
+    def link(self, ticket_id: str, incident_id: str) -> None:
+        """Link a ticket to an incident (a ticket has at most one link; relinking moves it)."""
+        ...
+
+    def unlink(self, ticket_id: str) -> None:
+        """Remove the ticket's link, if any."""
+        ...
+
+    def incident_of(self, ticket_id: str) -> str | None:
+        """The incident a ticket is linked to, or ``None``."""
+        ...
+
+    def linked_tickets(self, incident_id: str) -> Sequence[str]:
+        """Tickets linked to the incident, in link order."""
+        ...
+
+    def reports_linked_to(
+        self, incident_id: str, status: ReportStatus | None = None
+    ) -> Sequence[CustomerReport]:
+        """Reports linked to the incident (optionally only those in ``status``), in link order."""
+        ...
+
+    def linked_recipients(
+        self, incident_id: str, status: ReportStatus = ReportStatus.LINKED
+    ) -> Sequence[tuple[str, str]]:
+        """``(ticket_id, locale)`` of the incident's linked reports in ``status``, in link order.
+
+        The bulk form of :meth:`reports_linked_to`, for fan-out: no entity is built.
+        """
+        ...
+
+    def transition_linked_reports(
+        self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
+    ) -> Sequence[tuple[str, str]]:
+        """Move every report linked to the incident from ``source`` to ``target``, in bulk.
+
+        Each changed report's version goes up by one; ``ended_at`` becomes
+        ``now`` when ``target`` is solved or transferred. Returns
+        ``(ticket_id, locale)`` of the changed reports, in link order.
+        """
+        ...
+
+    def move_links(self, source_id: str, target_id: str) -> int:
+        """Move every link of ``source_id`` to ``target_id`` (appended in order); return count."""
+        ...
+
+    # -- updates and timeline ---------------------------------------------
+    def add_update(self, update: StatusUpdate) -> None:
+        """Store a status update."""
+        ...
+
+    def updates(self, incident_id: str) -> Sequence[StatusUpdate]:
+        """The incident's updates, in posting order."""
+        ...
+
+    def append(self, events: Sequence[DomainEvent]) -> None:
+        """Append events to the timeline (append-only)."""
+        ...
+
+    def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
+        """The incident's events, in the order they were appended."""
+        ...
+
+    # -- outbox -----------------------------------------------------------
+    def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
+        """Add notifications, due at ``now``; a key already present is skipped. Return added."""
+        ...
+
+    def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
+        """Add one notification per recipient of ``fanout`` (keys ``prefix/recipient``), due at
+        ``now``, as one bulk write; keys already present are skipped. Return how many were added.
+
+        The result must be the same as ``enqueue(fanout.notifications(), now)``.
+        """
+        ...
+
+    def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime, claim: str
+    ) -> Sequence[OutboxEntry]:
+        """Claim up to ``limit`` pending entries due at ``now`` (oldest first).
+
+        Only the oldest pending entry of each recipient is ever due (per
+        recipient, order is kept). Claimed entries get ``claim`` and are not
+        due again before ``lease_until``, so two relays never hold the same
+        entry at once; an entry whose lease expired may be claimed again.
+        Each claim counts one attempt.
+        """
+        ...
+
+    def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
+        """Mark entries delivered (idempotent; unknown keys are ignored)."""
+        ...
+
+    def schedule_retry(self, key: str, not_before: datetime, error: str, now: datetime) -> None:
+        """Release a pending entry's claim; it is due again at ``not_before``."""
+        ...
+
+    def mark_dead(self, key: str, error: str, now: datetime) -> None:
+        """Move a pending entry to the dead letters."""
+        ...
+
+    def outbox_entry(self, key: str) -> OutboxEntry | None:
+        """The entry of ``key``, or ``None``."""
+        ...
+
+    def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
+        """Dead-lettered entries, oldest first."""
+        ...
+
+    def redrive(self, keys: Collection[str], now: datetime) -> int:
+        """Put dead entries back to pending (same keys, attempts reset); return count."""
+        ...
+
+    def outbox_stats(self) -> OutboxStats:
+        """Counts of pending, delivered and dead entries."""
+        ...
+
+    def next_due_at(self) -> datetime | None:
+        """The earliest time a pending entry becomes due, or ``None`` if none is pending."""
+        ...
+
+
+class Store(Protocol):
+    """Persistence for the desk: hands out transactions.
+
+    ``transaction()`` returns a context manager; the changes made through it
+    commit when the block exits normally and are rolled back, entirely, when
+    it raises. Implementations must be safe to use from several threads.
+    """
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """Begin a unit of work."""
+        ...
