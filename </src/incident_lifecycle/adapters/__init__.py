@@ -1,6 +1,0 @@
-"""Adapters for the ports: stores and notifiers that ship with the library."""
-
-from .memory import InMemoryStore
-from .notifiers import JsonLinesNotifier, RecordingNotifier
-
-__all__ = ["InMemoryStore", "JsonLinesNotifier", "RecordingNotifier"]
