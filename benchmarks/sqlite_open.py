@@ -39,7 +39,8 @@ def build_history(path: Path, incidents: int, alerts: int) -> None:
         conn.executemany(
             "INSERT INTO alerts (id, fingerprint, product, kind, summary, region, labels, status, "
             "count, first_seen, last_seen, incident_id, active, version) "
-            "VALUES (?, ?, 'support', 'latency', 'slow', NULL, '{}', 'validated', 1, 0, 0, ?, 0, 1)",
+            "VALUES (?, ?, 'support', 'latency', 'slow', NULL, '{}', 'validated', "
+            "1, 0, 0, ?, 0, 1)",
             (
                 (f"ALR-{n + 1}", f"fp-{n % 50_000}", f"INC-{n % incidents + 1}")
                 for n in range(alerts)
