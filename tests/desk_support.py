@@ -42,6 +42,7 @@ from incident_lifecycle import (
     Symptom,
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
+from incident_lifecycle.adapters.sqlite import SQLiteStore
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.notifications import DEFAULT_TEMPLATES, Notification, Templates, Topic
 from incident_lifecycle.ports import Store
@@ -104,6 +105,7 @@ StoreFactory = Callable[[Path], Store]
 
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": lambda _scratch: InMemoryStore(),
+    "sqlite": lambda scratch: SQLiteStore(scratch / "desk.db"),
 }
 """Every store the desk tests run on, by name (the ``store`` fixture's params)."""
 
