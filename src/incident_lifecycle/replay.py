@@ -18,9 +18,9 @@ from importlib import resources
 from typing import Any
 
 from .codec import decode_datetime
-from .domain.actors import Actor, Role
+from .domain.actors import Actor
 from .domain.alerts import AlertSignal
-from .domain.errors import DecodeError, IncidentLifecycleError, InvalidInput
+from .domain.errors import DecodeError, IncidentLifecycleError
 from .domain.incidents import RemediationItem, Review
 from .domain.reports import CustomerReport
 from .triage import TriageDecision
@@ -50,7 +50,7 @@ def _get(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...] = str)
     if name not in obj:
         raise ReplayError(f"missing field {name!r}")
     value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ReplayError(f"field {name!r} must be {expected}, not {type(value).__name__}")
     return value
@@ -189,14 +189,14 @@ OPS: Mapping[str, Callable[[Desk, Mapping[str, Any]], object]] = {
     "hand_off": lambda d, o: d.hand_off(
         _get(o, "incident"), actor(o), _get(o, "to_team"), _get(o, "reason")
     ),
-    "resolve": lambda d, o: d.resolve_incident(_get(o, "incident"), actor(o), _get(o, "resolution")),
+    "resolve": lambda d, o: d.resolve_incident(
+        _get(o, "incident"), actor(o), _get(o, "resolution")
+    ),
     "reopen": lambda d, o: d.reopen_incident(_get(o, "incident"), actor(o), _get(o, "reason")),
     "merge": lambda d, o: d.merge_incidents(_get(o, "incident"), _get(o, "into"), actor(o)),
     "close": lambda d, o: d.close_incident(_get(o, "incident"), actor(o), _review(o)),
     "detach": lambda d, o: d.detach_alert(_get(o, "alert"), actor(o), _opt(o, "into")),
-    "report": lambda d, o: d.triage_report(
-        report(_get(o, "report", dict)), actor(o), _decision(o)
-    ),
+    "report": lambda d, o: d.triage_report(report(_get(o, "report", dict)), actor(o), _decision(o)),
     "resolve_report": lambda d, o: d.resolve_report(_get(o, "ticket"), actor(o), _get(o, "note")),
     "transfer_report": lambda d, o: d.transfer_report(
         _get(o, "ticket"), actor(o), _get(o, "to_team"), _get(o, "reason")
@@ -237,8 +237,3 @@ def apply_line(desk: Desk, obj: Mapping[str, Any], set_time: Callable[[datetime]
         return OPS[obj["op"]](desk, obj)
     except (TypeError, AttributeError) as error:  # a field of the wrong shape
         raise ReplayError(f"malformed fields: {error}") from None
-    except InvalidInput:
-        raise
-
-
-Role  # re-exported in docs examples

@@ -38,10 +38,13 @@ DEFAULT_SYMPTOM_KINDS: Mapping[Symptom, frozenset[AlertKind]] = MappingProxyType
         Symptom.ERRORS: frozenset({AlertKind.ERROR_RATE}),
         Symptom.UNAVAILABLE: frozenset({AlertKind.ERROR_RATE, AlertKind.VOLUME}),
         Symptom.DELAYED: frozenset({AlertKind.VOLUME, AlertKind.LATENCY}),
-        Symptom.OTHER: frozenset(AlertKind),
+        Symptom.OTHER: frozenset(),
     }
 )
-"""Which alert kinds each symptom is compatible with (slow <-> latency, ...)."""
+"""Which alert kinds each symptom is compatible with (slow <-> latency, ...).
+
+``other`` says nothing about the service: it neither matches nor excludes.
+"""
 
 
 def _to_outcome(value: TriageOutcome | str) -> TriageOutcome:
@@ -218,7 +221,8 @@ class DefaultTriagePolicy:
 
     Without a match, a *surge* (at least ``surge_accounts`` distinct accounts,
     this one included, reporting the same product and symptom within
-    ``surge_window``) proposes a new incident, with a severity from reach
+    ``surge_window``; only ``surge_symptoms`` count) proposes a new incident,
+    with a severity from reach
     (``reach_severity``: the first ``(accounts, level)`` pair whose threshold
     the reach meets, checked from the largest) made one level worse
     (``unavailable_bump``) when the product is unavailable. Otherwise: troubleshoot.
@@ -234,6 +238,10 @@ class DefaultTriagePolicy:
     grace: timedelta = attrs.field(default=timedelta(minutes=30))
     surge_accounts: int = 5
     surge_window: timedelta = attrs.field(default=timedelta(minutes=15))
+    surge_symptoms: frozenset[Symptom] = frozenset(
+        {Symptom.SLOW, Symptom.ERRORS, Symptom.UNAVAILABLE, Symptom.DELAYED}
+    )
+    """Symptoms that can make a surge (questions filed as ``other`` never do)."""
     reach_severity: tuple[tuple[int, str], ...] = attrs.field(
         default=((100, "SEV1"), (25, "SEV2"), (0, "SEV3")), validator=_check_reach
     )
@@ -327,12 +335,12 @@ class DefaultTriagePolicy:
             parts.append(f"same region {report.region}")
         kinds = frozenset(incident.signal_kinds)
         compatible = self.symptom_kinds.get(report.symptom, frozenset())
-        if report.symptom in incident.reported_symptoms:
+        if report.symptom in incident.reported_symptoms and compatible:
             score += self.symptom_weight
             parts.append(f"customers already report {report.symptom.value} on it")
-        elif not kinds:
+        elif not kinds or not compatible:
             score += self.unknown_symptom_weight
-            parts.append("no signals to compare the symptom with")
+            parts.append("nothing to compare the symptom with")
         elif kinds & compatible:
             score += self.symptom_weight
             shown = ", ".join(sorted(k.value for k in kinds & compatible))
@@ -357,6 +365,11 @@ class DefaultTriagePolicy:
         now: datetime,
         reasons: list[str],
     ) -> TriageDecision:
+        if report.symptom not in self.surge_symptoms:
+            reasons.append(
+                f"symptom {report.symptom.value} does not count towards a surge: troubleshoot"
+            )
+            return TriageDecision(outcome=TriageOutcome.TROUBLESHOOT, reasons=tuple(reasons))
         since = max(report.reported_at, now) - self.surge_window
         accounts = {report.account_id}
         for other in recent_reports:

@@ -306,6 +306,23 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
 
+    def get_setting(self, name: str) -> Any:
+        """A JSON setting an application keeps in the database (``None`` if unset)."""
+        row = (
+            self._connection()
+            .execute("SELECT value FROM meta WHERE key = ?", (f"setting:{name}",))
+            .fetchone()
+        )
+        return None if row is None else _load(row[0], f"setting {name}")
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """Keep a JSON-serialisable setting in the database (e.g. the ownership map)."""
+        with self.transaction() as tx:
+            tx._q(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (f"setting:{name}", _json(value)),
+            )
+
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
