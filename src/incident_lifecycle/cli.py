@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,15 +46,34 @@ class _Clock:
     """The system clock, or the replay's own time once a line has set it (never backwards)."""
 
     def __init__(self) -> None:
-        self._fixed: datetime | None = None
+        self.fixed: datetime | None = None
 
     def now(self) -> datetime:
-        return self._fixed if self._fixed is not None else datetime.now(UTC)
+        return self.fixed if self.fixed is not None else datetime.now(UTC)
 
     def set(self, when: datetime) -> None:
         when = when.astimezone(UTC)
-        if self._fixed is None or when > self._fixed:
-            self._fixed = when
+        if self.fixed is None or when > self.fixed:
+            self.fixed = when
+
+
+class _Progress:
+    """A one-line counter on a terminal, erased before any other message."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        self._stream.write("\r" + text.ljust(self._width))
+        self._stream.flush()
+        self._width = len(text)
+
+    def clear(self) -> None:
+        if self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
 
 
 def _default_db() -> str:
@@ -120,10 +140,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
     db = Path(args.db)
     if db.exists():
-        previous = SQLiteStore(db, create=False)
-        is_demo = previous.get_setting("demo") is not None
-        previous.close()
-        if not is_demo:
+        if not _is_demo(db):
             raise IncidentLifecycleError(
                 f"{db} exists and is not a demo database; choose another --db"
             )
@@ -183,6 +200,19 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _is_demo(db: Path) -> bool:
+    """Whether ``db`` is a demo database, read without creating or migrating anything in it."""
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT 1 FROM meta WHERE key = 'setting:demo'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not a database, or not one of ours
+        return False
+    return row is not None
+
+
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     """Apply a JSON Lines file of commands (see docs/cli.md)."""
     clock = _Clock()
@@ -192,14 +222,24 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     assert isinstance(store, SQLiteStore)
     path = Path(args.file)
     try:
-        handle = path.open(encoding="utf-8") if args.file != "-" else sys.stdin
+        # Bytes, decoded line by line: a line that is not UTF-8 is one bad line.
+        handle = path.open("rb") if args.file != "-" else sys.stdin.buffer
     except OSError as error:
         raise IncidentLifecycleError(f"cannot read {args.file}: {error.strerror}") from None
-    progress = sys.stderr.isatty()
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     applied = skipped = 0
     with handle:
-        for number, text in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            if progress is not None and number % 1000 == 0:
+                progress.show(f"{number:,} lines...")
+            before = clock.fixed
             try:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ReplayError(
+                        f"not UTF-8 text ({error.reason} at byte {error.start})"
+                    ) from None
                 command = parse_line(text)
                 if command is None:
                     continue
@@ -210,6 +250,9 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             except (ReplayError, IncidentLifecycleError) as error:
                 if isinstance(error, StoreError) and not isinstance(error, ReplayError):
                     raise
+                clock.fixed = before  # a refused line applies nothing, its "at" included
+                if progress is not None:
+                    progress.clear()
                 message = f"{args.file}:{number}: {one_line(error, 300)}"
                 if not args.keep_going:
                     sys.stderr.write(f"incident-lifecycle: {message}\n")
@@ -217,11 +260,8 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                     return EXIT_REFUSED
                 sys.stderr.write(f"incident-lifecycle: skipped {message}\n")
                 skipped += 1
-            if progress and number % 1000 == 0:
-                sys.stderr.write(f"\r{number:,} lines...")
-                sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\r")
+    if progress is not None:
+        progress.clear()
     out.write(f"replayed {applied} command(s), skipped {skipped} bad line(s)\n")
     return EXIT_SKIPPED if skipped else EXIT_OK
 

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from .codec import decode_datetime
+from .domain._checks import check_identifier
 from .domain.actors import Actor
 from .domain.alerts import AlertSignal
 from .domain.errors import DecodeError, IncidentLifecycleError
@@ -113,7 +114,7 @@ def report(obj: Mapping[str, Any]) -> CustomerReport:
 def _review(obj: Mapping[str, Any]) -> Review:
     raw = _get(obj, "review", dict)
     items = []
-    for item in raw.get("remediation") or []:
+    for item in _opt(raw, "remediation", list) or []:
         if not isinstance(item, dict):
             raise ReplayError("each remediation item must be an object")
         try:
@@ -140,7 +141,7 @@ def _decision(obj: Mapping[str, Any]) -> TriageDecision | None:
         outcome=_get(raw, "outcome"),
         incident_id=_opt(raw, "incident"),
         severity=_opt(raw, "severity"),
-        reasons=tuple(raw.get("reasons") or ("agent override",)),
+        reasons=tuple(_opt(raw, "reasons", list) or ("agent override",)),
     )
 
 
@@ -155,7 +156,10 @@ def _alerts(desk: Desk, o: Mapping[str, Any]) -> object:
 
 
 def _own(desk: Desk, o: Mapping[str, Any]) -> object:
-    desk.ownership[_get(o, "product")] = _get(o, "team")
+    # Checked like the desk's own ownership map: a bad name kept in the database
+    # would make every later command refuse to open it.
+    product = check_identifier("product", _get(o, "product"))
+    desk.ownership[product] = check_identifier("team", _get(o, "team"))
     return None
 
 
@@ -220,6 +224,8 @@ def parse_line(text: str) -> dict[str, Any] | None:
         obj = json.loads(stripped)
     except ValueError as error:
         raise ReplayError(f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise ReplayError("invalid JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise ReplayError("each line must be a JSON object")
     op = obj.get("op")

@@ -18,6 +18,8 @@ LABEL_MAX = 255
 # C0 and C1 control characters, DEL; text fields may still hold tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lone surrogates (such as a JSON "\ud800" escape) are not text: no encoding can store them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -35,6 +37,8 @@ def check_text(field: str, value: object, *, max_len: int, min_len: int = 1) -> 
         raise InvalidInput(field, "must not be empty" if min_len == 1 else f"needs {min_len}+")
     if _CONTROL_IN_TEXT.search(value):
         raise InvalidInput(field, "must not contain control characters")
+    if _SURROGATE.search(value):
+        raise InvalidInput(field, "must not contain lone surrogates (not valid Unicode text)")
     return value
 
 
@@ -48,6 +52,8 @@ def check_identifier(field: str, value: object, *, max_len: int = IDENTIFIER_MAX
         raise InvalidInput(field, f"is {len(value)} characters long; the limit is {max_len}")
     if _CONTROL.search(value):
         raise InvalidInput(field, "must not contain control characters")
+    if _SURROGATE.search(value):
+        raise InvalidInput(field, "must not contain lone surrogates (not valid Unicode text)")
     return value
 
 
