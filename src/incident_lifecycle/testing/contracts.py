@@ -40,7 +40,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -431,6 +431,16 @@ def _save_report(tx: StoreTransaction) -> None:
     tx.save_reports([report])
 
 
+def _redrive_and_deliver(tx: StoreTransaction) -> None:
+    tx.redrive(["k-c1"], T0 + MINUTE)
+    tx.mark_delivered(["k-c1"], T0 + MINUTE)
+
+
+def _deliver_and_read_due_time(tx: StoreTransaction) -> None:
+    tx.mark_delivered(["k-a1", "k-a2"], T0)
+    tx.next_due_at()
+
+
 WRITES: dict[str, Write] = {
     "alerts added": lambda tx: tx.add_alerts([_alert("ALR-9", "fp-9", "INC-1")]),
     "alert saved": _save_alert,
@@ -460,14 +470,8 @@ WRITES: dict[str, Write] = {
     "retry scheduled": lambda tx: tx.schedule_retry("k-d1", T0 + 3 * HOUR, "later", T0),
     "entry dead-lettered": lambda tx: tx.mark_dead("k-a1", "refused", T0),
     "dead letter redriven": lambda tx: tx.redrive(["k-c1"], T0 + MINUTE),
-    "dead letter redriven, then delivered": lambda tx: (
-        tx.redrive(["k-c1"], T0 + MINUTE),
-        tx.mark_delivered(["k-c1"], T0 + MINUTE),
-    ),
-    "delivered, then due time read": lambda tx: (
-        tx.mark_delivered(["k-a1", "k-a2"], T0),
-        tx.next_due_at(),
-    ),
+    "dead letter redriven, then delivered": _redrive_and_deliver,
+    "delivered, then due time read": _deliver_and_read_due_time,
 }
 """One of each kind of write the store port offers, on the populated store."""
 
@@ -738,9 +742,14 @@ class StoreContract(abc.ABC):
         """An interrupt that is not an ``Exception`` (like ``KeyboardInterrupt``) rolls back."""
         with self.populated() as store:
             before = _view(store)
-            with pytest.raises(_Interrupt), store.transaction() as tx:
-                _every_write(tx)
-                raise _Interrupt
+
+            def interrupted() -> None:
+                with store.transaction() as tx:
+                    _every_write(tx)
+                    raise _Interrupt
+
+            with pytest.raises(_Interrupt):
+                interrupted()
             assert _view(store) == before
 
     def test_a_conflict_escaping_the_block_rolls_back_the_writes_before_it(self) -> None:
@@ -750,10 +759,15 @@ class StoreContract(abc.ABC):
                 stale = tx.incident("INC-2")
                 tx.save_incident(tx.incident("INC-2"))
             before = _view(store)
-            with pytest.raises(ConcurrencyConflict), store.transaction() as tx:
-                tx.add_report(_report("T-9"))
-                tx.enqueue([_note("k-f1", "team-f")], T0)
-                tx.save_incident(stale)
+
+            def write_then_conflict() -> None:
+                with store.transaction() as tx:
+                    tx.add_report(_report("T-9"))
+                    tx.enqueue([_note("k-f1", "team-f")], T0)
+                    tx.save_incident(stale)
+
+            with pytest.raises(ConcurrencyConflict):
+                write_then_conflict()
             assert _view(store) == before
 
     def test_entities_read_are_the_callers_copies(self) -> None:
@@ -863,7 +877,11 @@ class StoreContract(abc.ABC):
         with self.populated() as store:
             with store.transaction() as tx:
                 alert = tx.alert("ALR-1")
-                alert.status, alert.incident_id, alert.active = AlertStatus.VALIDATED, "INC-2", False
+                alert.status, alert.incident_id, alert.active = (
+                    AlertStatus.VALIDATED,
+                    "INC-2",
+                    False,
+                )
                 tx.save_alerts([alert])
                 assert alert.version == 1
             with store.transaction() as tx:
@@ -1195,17 +1213,12 @@ class StoreContract(abc.ABC):
         """A report of each status, with all its fields, reads back as added."""
 
         @_settings()
-        @given(st.data())
-        def check(data: st.DataObject) -> None:
-            added: list[CustomerReport] = []
-            for status in ReportStatus:
-                taken = {r.ticket_id for r in added}
-                report = data.draw(
-                    ils.customer_reports(status).filter(lambda r: r.ticket_id not in taken),
-                    label=status.value,
-                )
+        @given(st.tuples(*(ils.customer_reports(status) for status in ReportStatus)))
+        def check(drawn: tuple[CustomerReport, ...]) -> None:
+            added = list(drawn)
+            assume(len({r.ticket_id for r in added}) == len(added))
+            for report in added:
                 report.version = 0
-                added.append(report)
             with self.opened() as store:
                 with store.transaction() as tx:
                     for report in added:
@@ -1564,12 +1577,16 @@ class StoreContract(abc.ABC):
                 _note(fanout.key_for(r), r) for n, r in enumerate(fanout.recipients) if n in present
             ]
             keys = list(dict.fromkeys(fanout.key_for(r) for r in fanout.recipients))
-            with self.opened() as bulk, self.opened() as single:
-                views = []
-                for store, enqueue in (
-                    (bulk, lambda tx: tx.enqueue_fanout(fanout, now)),
-                    (single, lambda tx: tx.enqueue(fanout.notifications(), now)),
-                ):
+
+            def bulk(tx: StoreTransaction) -> int:
+                return tx.enqueue_fanout(fanout, now)
+
+            def single(tx: StoreTransaction) -> int:
+                return tx.enqueue(fanout.notifications(), now)
+
+            views = []
+            for enqueue in (bulk, single):
+                with self.opened() as store:
                     with store.transaction() as tx:
                         tx.enqueue(earlier, T0)
                         added = enqueue(tx)
@@ -1709,7 +1726,7 @@ class StoreContract(abc.ABC):
                 assert tx.next_due_at() is None
 
     def test_redrive_keeps_keys_and_per_recipient_order(self) -> None:
-        """A redriven entry keeps key, seq and text, restarts at 0 attempts and goes back in order."""
+        """A redriven entry keeps key, seq and text, restarts its attempts and rejoins in order."""
         with self.opened() as store:
             with store.transaction() as tx:
                 tx.enqueue([_note("a1"), _note("a2"), _note("a3")], T0)
