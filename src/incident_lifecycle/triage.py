@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from .domain._checks import check_int, check_non_negative, identifier, optional
+from .domain._checks import _SURROGATE, check_int, check_non_negative, identifier, optional
 from .domain.alerts import AlertKind
 from .domain.errors import InvalidInput
 from .domain.incidents import OPEN_STATUSES, ServiceIncident
@@ -60,6 +60,8 @@ def _to_reasons(value: Sequence[str]) -> tuple[str, ...]:
     for reason in value:
         if not isinstance(reason, str):
             raise InvalidInput("reasons", "must be a sequence of strings")
+        if _SURROGATE.search(reason):
+            raise InvalidInput("reasons", "must not contain lone surrogates (not Unicode text)")
     return tuple(value)
 
 

@@ -72,7 +72,7 @@ class _Tables:
         self.updates: dict[str, list[StatusUpdate]] = {}
         self.timeline: dict[str | None, list[DomainEvent]] = {}
         self.entries: dict[str, _Entry] = {}
-        self.queues: dict[str, list[str]] = {}
+        self.queues = _Queues()
         self.heap = _DueQueue()
         self.dead: dict[str, None] = {}
         self.delivered = 0
@@ -564,23 +564,14 @@ class _Transaction:
             t.seq += 1
             entry.seq = t.seq
             entries[entry.key] = entry
-            queue = queues.get(entry.recipient)
-            if queue is None:
-                queues[entry.recipient] = [entry.key]
+            if queues.append(entry.recipient, entry.key):
                 due.push((entry.next_at, entry.seq, entry.key))
-            else:
-                queue.append(entry.key)
-                if len(queue) == 1:
-                    due.push((entry.next_at, entry.seq, entry.key))
             kept.append(entry)
 
         def undo() -> None:
             for entry in reversed(kept):
                 del entries[entry.key]
-                queue = queues[entry.recipient]
-                queue.pop()
-                if not queue:
-                    del queues[entry.recipient]
+                queues.pop_last(entry.recipient)
 
         self._undo.append(undo)
         return len(kept)
@@ -603,13 +594,12 @@ class _Transaction:
         entry = self._t.entries.get(key)
         if entry is None or entry.state is not OutboxState.PENDING or entry.next_at != when:
             return False
-        queue = self._t.queues.get(entry.recipient)
-        return bool(queue) and queue[0] == key  # type: ignore[index]
+        return self._t.queues.head(entry.recipient) == key
 
     def _push_head(self, recipient: str) -> None:
-        queue = self._t.queues.get(recipient)
-        if queue:
-            head = self._t.entries[queue[0]]
+        key = self._t.queues.head(recipient)
+        if key is not None:
+            head = self._t.entries[key]
             self._t.heap.push((head.next_at, head.seq, head.key))
 
     def claim_due(
@@ -660,11 +650,7 @@ class _Transaction:
             entry.claim = None
             entry.error = error
             entry.updated_at = now
-            queue = queues[entry.recipient]
-            position = 0 if queue[0] == key else queue.index(key)
-            del queue[position]
-            if not queue:
-                del queues[entry.recipient]
+            position = queues.remove(entry.recipient, key)
             done.append((entry, old, position))
             if position == 0:
                 self._push_head(entry.recipient)
@@ -672,7 +658,7 @@ class _Transaction:
         def undo() -> None:
             for entry, old, position in reversed(done):
                 entry.restore(old)
-                queues.setdefault(entry.recipient, []).insert(position, entry.key)
+                queues.insert(entry.recipient, position, entry.key)
 
         if done:
             self._undo.append(undo)
@@ -730,15 +716,11 @@ class _Transaction:
             entry.claim = None
             entry.next_at = now
             entry.updated_at = now
-            queue = t.queues.get(entry.recipient)
-            if queue is None:
-                queue = []
-                self._put(t.queues, entry.recipient, queue)
-            position = bisect.bisect([t.entries[k].seq for k in queue], entry.seq)
-            queue.insert(position, key)
-            # Look the queue up when undoing: a later step may have replaced it.
+            waiting = t.queues.keys(entry.recipient)
+            position = bisect.bisect([t.entries[k].seq for k in waiting], entry.seq)
+            t.queues.insert(entry.recipient, position, key)
             self._undo.append(
-                lambda r=entry.recipient, key=key: t.queues[r].remove(key)  # type: ignore[misc]
+                lambda r=entry.recipient, key=key: t.queues.remove(r, key)  # type: ignore[misc]
             )
             if position == 0:
                 self._push_head(entry.recipient)
@@ -761,6 +743,65 @@ class _Transaction:
             item = due.pop()
             self._undo.append(lambda item=item: due.push(item))  # type: ignore[misc]
         return due.peek()[0] if due else None
+
+
+class _Queues:
+    """Pending keys per recipient, in order; a lone key is kept without a list (memory)."""
+
+    __slots__ = ("_by",)
+
+    def __init__(self) -> None:
+        self._by: dict[str, str | list[str]] = {}
+
+    def head(self, recipient: str) -> str | None:
+        found = self._by.get(recipient)
+        if found is None or isinstance(found, str):
+            return found
+        return found[0]
+
+    def keys(self, recipient: str) -> list[str]:
+        found = self._by.get(recipient)
+        if found is None:
+            return []
+        return [found] if isinstance(found, str) else list(found)
+
+    def append(self, recipient: str, key: str) -> bool:
+        """Add ``key`` last; True if it is now the head."""
+        found = self._by.get(recipient)
+        if found is None:
+            self._by[recipient] = key
+            return True
+        if isinstance(found, str):
+            self._by[recipient] = [found, key]
+        else:
+            found.append(key)
+        return False
+
+    def pop_last(self, recipient: str) -> None:
+        found = self._by[recipient]
+        if isinstance(found, str) or len(found) <= 1:
+            del self._by[recipient]
+        else:
+            found.pop()
+            if len(found) == 1:
+                self._by[recipient] = found[0]
+
+    def remove(self, recipient: str, key: str) -> int:
+        """Remove ``key``; return the position it had."""
+        found = self._by[recipient]
+        if isinstance(found, str):
+            del self._by[recipient]
+            return 0
+        position = 0 if found[0] == key else found.index(key)
+        del found[position]
+        if len(found) == 1:
+            self._by[recipient] = found[0]
+        return position
+
+    def insert(self, recipient: str, position: int, key: str) -> None:
+        waiting = self.keys(recipient)
+        waiting.insert(position, key)
+        self._by[recipient] = waiting[0] if len(waiting) == 1 else waiting
 
 
 _Due = tuple[datetime, int, str]
