@@ -420,7 +420,7 @@ def test_names_the_raw_engine_mishandles_are_refused(event):
 
 
 def test_refusal_message_names_the_entity_event_and_status():
-    """The refusal reads like "Can't resolve incident INC-7 while detected."."""
+    """The refusal message names the event, the kind, the entity and its status."""
     incident = make_incident("INC-7")
     with pytest.raises(InvalidTransition, match=r"^Can't resolve incident INC-7 while detected\.$"):
         INCIDENT_LIFECYCLE.fire(incident, "resolve", now=T0)

@@ -364,6 +364,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 
 class AlertMachine(LifecycleMachine):
+    """Alerts, against ``ALERT_REFERENCE``."""
+
     lifecycle = ALERT_LIFECYCLE
     reference = ALERT_REFERENCE
     initial = "received"
@@ -375,6 +377,8 @@ class AlertMachine(LifecycleMachine):
 
 
 class IncidentMachine(LifecycleMachine):
+    """Incidents, against ``INCIDENT_REFERENCE`` and the reopen window."""
+
     lifecycle = INCIDENT_LIFECYCLE
     reference = INCIDENT_REFERENCE
     initial = "detected"
@@ -416,6 +420,8 @@ class IncidentMachine(LifecycleMachine):
 
 
 class ReportMachine(LifecycleMachine):
+    """Reports, against ``REPORT_REFERENCE``."""
+
     lifecycle = REPORT_LIFECYCLE
     reference = REPORT_REFERENCE
     initial = "received"

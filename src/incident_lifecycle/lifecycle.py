@@ -359,7 +359,7 @@ class Lifecycle(Generic[E]):
 
     def _check_status(self, status: object) -> None:
         if str(status) not in self._allowed:
-            raise InvalidInput("status", f"{status!r} is not a {self.kind} status")
+            raise InvalidInput("status", f"{status!r} is not a status of the {self.kind} lifecycle")
 
     def _refusal(self, entity: E, event: str) -> InvalidTransition:
         entity_id = str(getattr(entity, "id", "?"))
