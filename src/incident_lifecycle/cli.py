@@ -15,6 +15,7 @@ print one line on stderr, never a traceback. Exit codes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -547,6 +548,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except IncidentLifecycleError as error:
         sys.stderr.write(f"incident-lifecycle: {one_line(error, 300)}\n")
         return EXIT_REFUSED
+    except BrokenPipeError:  # e.g. `incident-lifecycle show INC-1 | head`
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, OSError) as error:
         sys.stderr.write(f"incident-lifecycle: {one_line(error, 300)}\n")
         return EXIT_REFUSED
