@@ -139,8 +139,16 @@ def decode(document: object, expected: type[T] | None = None) -> T:
     """Rebuild what :func:`encode` made; every validator runs again.
 
     Raises:
-        DecodeError: a newer format, an unknown kind, a missing or invalid field.
+        DecodeError: a newer format, an unknown kind, a missing or invalid field,
+            documents nested too deeply.
     """
+    try:
+        return _decode(document, expected)
+    except RecursionError:
+        raise DecodeError("the document is nested too deeply") from None
+
+
+def _decode(document: object, expected: type[T] | None) -> T:
     if not isinstance(document, dict):
         raise DecodeError(f"expected a JSON object, got {type(document).__name__}")
     version = document.get("v")

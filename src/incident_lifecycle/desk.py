@@ -767,6 +767,8 @@ class IncidentDesk(ReportCommands):
             extra = tuple(p for p in source.products if p not in target.products)
             if extra:
                 target.products = target.products + extra
+            target.signal_kinds = (*target.signal_kinds, *source.signal_kinds)
+            target.reported_symptoms = (*target.reported_symptoms, *source.reported_symptoms)
             tx.save_incident(source)
             tx.save_incident(target)
             events: list[DomainEvent] = [

@@ -225,7 +225,7 @@ class ReportCommands:
         notes: list[Notification],
     ) -> None:
         """Link the reports in troubleshooting that were part of the surge to the new incident."""
-        since = now - self.policy.lookback
+        since = max(now, report.reported_at) - self.policy.lookback
         surge = [
             r
             for r in tx.reports_since(report.product, since)

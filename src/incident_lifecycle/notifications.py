@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -111,19 +112,29 @@ class Notification:
     ) -> Notification:
         """Build from fields already validated (one fan-out's shared text, a stored row)."""
         self = object.__new__(cls)
-        for name, value in (
-            ("key", key),
-            ("recipient", recipient),
-            ("recipient_kind", recipient_kind),
-            ("topic", topic),
-            ("incident_id", incident_id),
-            ("subject", subject),
-            ("body", body),
-            ("created_at", created_at),
-            ("locale", locale),
-        ):
-            object.__setattr__(self, name, value)
+        setters = _SETTERS.get(cls)
+        if setters is None:
+            setters = _SETTERS[cls] = tuple(
+                cls.__dict__[name].__set__
+                for name in (
+                    "key",
+                    "recipient",
+                    "recipient_kind",
+                    "topic",
+                    "incident_id",
+                    "subject",
+                    "body",
+                    "created_at",
+                    "locale",
+                )
+            )
+        values = (key, recipient, recipient_kind, topic, incident_id, subject, body, created_at)
+        for setter, value in zip(setters, (*values, locale), strict=True):
+            setter(self, value)
         return self
+
+
+_SETTERS: dict[type, tuple[Any, ...]] = {}
 
 
 def _to_recipients(value: Sequence[str]) -> tuple[str, ...]:
@@ -243,7 +254,7 @@ def neutralise(value: object, limit: int = FIELD_MAX) -> str:
     raw = unicodedata.normalize("NFC", str(value))
     cleaned = _UNSAFE.sub(lambda m: " " if m.group() in "\r\n\t\u2028\u2029" else "?", raw)
     if len(cleaned) > limit:
-        cleaned = cleaned[: max(0, limit - 1)] + "…"
+        cleaned = cleaned[: limit - 1] + "…" if limit > 0 else ""
     return cleaned
 
 

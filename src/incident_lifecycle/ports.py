@@ -128,7 +128,12 @@ class StoreTransaction(Protocol):
     """
 
     def new_id(self, prefix: str) -> str:
-        """A new, never reused identifier such as ``INC-42`` (``prefix`` + ``-`` + number)."""
+        """A new identifier such as ``INC-42`` (``prefix`` + ``-`` + number).
+
+        No committed record ever had it. An id handed out by a transaction
+        that rolled back may be handed out again (a database sequence need
+        not be rolled back, but a counter table is).
+        """
         ...
 
     # -- alerts -----------------------------------------------------------
@@ -324,7 +329,7 @@ class StoreTransaction(Protocol):
         ...
 
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
-        """Dead-lettered entries, oldest first."""
+        """Dead-lettered entries, oldest first: in the order they were dead-lettered."""
         ...
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:

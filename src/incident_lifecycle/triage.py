@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from .domain._checks import _SURROGATE, check_int, check_non_negative, identifier, optional
+from .domain._checks import (
+    _SURROGATE,
+    check_enum,
+    check_identifier,
+    check_int,
+    check_non_negative,
+    identifier,
+    optional,
+)
 from .domain.alerts import AlertKind
 from .domain.errors import InvalidInput
 from .domain.incidents import OPEN_STATUSES, ServiceIncident
@@ -197,11 +205,28 @@ def terms(text: str) -> frozenset[str]:
 
 
 def _check_reach(_inst: object, _attribute: object, value: tuple[tuple[int, str], ...]) -> None:
-    if not value:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
         raise InvalidInput("reach_severity", "needs at least one (accounts, severity) pair")
-    for accounts, name in value:
+    for pair in value:
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidInput("reach_severity", f"{pair!r} is not an (accounts, severity) pair")
+        accounts, name = pair
         check_int("reach_severity", accounts)
         identifier(32)(None, attrs.fields(TriageDecision).severity, name)
+
+
+def _to_symptoms(value: object) -> frozenset[Symptom]:
+    if isinstance(value, str) or not isinstance(value, Collection):
+        raise InvalidInput("surge_symptoms", "must be a set of symptoms")
+    return frozenset(check_enum("surge_symptoms", Symptom, item) for item in value)
+
+
+def _check_bump(_inst: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("unavailable_bump", "must map a severity name to a worse one")
+    for source, target in value.items():
+        check_identifier("unavailable_bump", source, max_len=32)
+        check_identifier("unavailable_bump", target, max_len=32)
 
 
 @attrs.frozen(kw_only=True)
@@ -240,15 +265,17 @@ class DefaultTriagePolicy:
     grace: timedelta = attrs.field(default=timedelta(minutes=30))
     surge_accounts: int = 5
     surge_window: timedelta = attrs.field(default=timedelta(minutes=15))
-    surge_symptoms: frozenset[Symptom] = frozenset(
-        {Symptom.SLOW, Symptom.ERRORS, Symptom.UNAVAILABLE, Symptom.DELAYED}
+    surge_symptoms: frozenset[Symptom] = attrs.field(
+        default=frozenset({Symptom.SLOW, Symptom.ERRORS, Symptom.UNAVAILABLE, Symptom.DELAYED}),
+        converter=_to_symptoms,
     )
     """Symptoms that can make a surge (questions filed as ``other`` never do)."""
     reach_severity: tuple[tuple[int, str], ...] = attrs.field(
         default=((100, "SEV1"), (25, "SEV2"), (0, "SEV3")), validator=_check_reach
     )
     unavailable_bump: Mapping[str, str] = attrs.field(
-        factory=lambda: MappingProxyType({"SEV1": "SEV0", "SEV2": "SEV1", "SEV3": "SEV2"})
+        factory=lambda: MappingProxyType({"SEV1": "SEV0", "SEV2": "SEV1", "SEV3": "SEV2"}),
+        validator=_check_bump,
     )
     symptom_kinds: Mapping[Symptom, frozenset[AlertKind]] = DEFAULT_SYMPTOM_KINDS
 
@@ -266,7 +293,8 @@ class DefaultTriagePolicy:
             "max_term_bonus",
         ):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
+            # NaN is not ">= 0"; a bool is an int to Python, not a weight to anyone.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise InvalidInput(name, "must be a number of zero or more")
 
     @property

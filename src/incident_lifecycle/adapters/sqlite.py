@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,7 +189,7 @@ def _load(text: object, field: str) -> Any:
         raise DecodeError(f"{field}: expected a JSON document, got {type(text).__name__}")
     try:
         return json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise DecodeError(f"{field}: invalid JSON ({error})") from None
 
 
@@ -379,7 +379,31 @@ class _Transaction:
     def _q(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         if not self._open:
             raise StoreError("this transaction has ended")
-        return self._c.execute(sql, params)
+        try:
+            return self._c.execute(sql, params)
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """``executemany``, with driver errors translated like :meth:`_q`."""
+        if not self._open:
+            raise StoreError("this transaction has ended")
+        try:
+            self._c.executemany(sql, rows)
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+
+    @contextmanager
+    def _all_or_none(self) -> Iterator[None]:
+        """A savepoint: a batch that raises part-way leaves nothing of itself written."""
+        self._q("SAVEPOINT batch")
+        try:
+            yield
+        except BaseException:
+            self._q("ROLLBACK TO batch")
+            self._q("RELEASE batch")
+            raise
+        self._q("RELEASE batch")
 
     # -- ids --------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
@@ -448,9 +472,7 @@ class _Transaction:
         return [self._alert(row) for row in rows]
 
     def add_alerts(self, alerts: Sequence[Alert]) -> None:
-        if not self._open:
-            raise StoreError("this transaction has ended")
-        self._c.executemany(
+        self._many(
             f"INSERT INTO alerts ({self._ALERT_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             [
@@ -474,14 +496,21 @@ class _Transaction:
         )
 
     def save_alerts(self, alerts: Sequence[Alert]) -> None:
-        for alert in alerts:
-            updated = self._q(
-                "UPDATE alerts SET status = ?, incident_id = ?, active = ?, version = version + 1 "
-                "WHERE id = ? AND version = ?",
-                (alert.status.value, alert.incident_id, int(alert.active), alert.id, alert.version),
-            ).rowcount
-            if updated != 1:
-                self._conflict("alerts", "alert", alert.id, alert.version)
+        with self._all_or_none():
+            for alert in alerts:
+                updated = self._q(
+                    "UPDATE alerts SET status = ?, incident_id = ?, active = ?, "
+                    "version = version + 1 WHERE id = ? AND version = ?",
+                    (
+                        alert.status.value,
+                        alert.incident_id,
+                        int(alert.active),
+                        alert.id,
+                        alert.version,
+                    ),
+                ).rowcount
+                if updated != 1:
+                    self._conflict("alerts", "alert", alert.id, alert.version)
         for alert in alerts:
             object.__setattr__(alert, "version", alert.version + 1)
 
@@ -527,7 +556,7 @@ class _Transaction:
             ):
                 found[fingerprint] = (alert_id, incident_id)
         stamp_of = {fp: t for fp, _, t in rows}
-        self._c.executemany(
+        self._many(
             "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE id = ?",
             [(counts[fp], stamp_of[fp], ids[0]) for fp, ids in found.items()],
         )
@@ -572,7 +601,7 @@ class _Transaction:
     def _index_products(self, incident: ServiceIncident) -> None:
         self._q("DELETE FROM active_products WHERE incident_id = ?", (incident.id,))
         if incident.status.value in _ACTIVE:
-            self._c.executemany(
+            self._many(
                 "INSERT INTO active_products (product, incident_id) VALUES (?, ?)",
                 [(product, incident.id) for product in incident.products],
             )
@@ -692,25 +721,26 @@ class _Transaction:
         )
 
     def save_reports(self, reports: Sequence[CustomerReport]) -> None:
-        for report in reports:
-            row = self._report_row(report)
-            updated = self._q(
-                "UPDATE reports SET status = ?, incident_id = ?, ended_at = ?, region = ?, "
-                "locale = ?, summary = ?, version = version + 1 "
-                "WHERE ticket_id = ? AND version = ?",
-                (
-                    row[9],
-                    row[10],
-                    row[11],
-                    row[6],
-                    row[8],
-                    row[4],
-                    report.ticket_id,
-                    report.version,
-                ),
-            ).rowcount
-            if updated != 1:
-                self._conflict("reports", "report", report.ticket_id, report.version)
+        with self._all_or_none():
+            for report in reports:
+                row = self._report_row(report)
+                updated = self._q(
+                    "UPDATE reports SET status = ?, incident_id = ?, ended_at = ?, region = ?, "
+                    "locale = ?, summary = ?, version = version + 1 "
+                    "WHERE ticket_id = ? AND version = ?",
+                    (
+                        row[9],
+                        row[10],
+                        row[11],
+                        row[6],
+                        row[8],
+                        row[4],
+                        report.ticket_id,
+                        report.version,
+                    ),
+                ).rowcount
+                if updated != 1:
+                    self._conflict("reports", "report", report.ticket_id, report.version)
         for report in reports:
             object.__setattr__(report, "version", report.version + 1)
 
@@ -786,7 +816,7 @@ class _Transaction:
     def move_links(self, source_id: str, target_id: str) -> int:
         tickets = self.linked_tickets(source_id)
         self._q("DELETE FROM links WHERE incident_id = ?", (source_id,))
-        self._c.executemany(
+        self._many(
             "INSERT INTO links (ticket_id, incident_id) VALUES (?, ?)",
             [(ticket_id, target_id) for ticket_id in tickets],
         )
@@ -806,9 +836,7 @@ class _Transaction:
         return [_decode_as(StatusUpdate, row[0], "updates.data") for row in rows]
 
     def append(self, events: Sequence[DomainEvent]) -> None:
-        if not self._open:
-            raise StoreError("this transaction has ended")
-        self._c.executemany(
+        self._many(
             "INSERT INTO timeline (incident_id, name, data) VALUES (?, ?, ?)",
             [(e.incident_id, e.name, _json(encode(e))) for e in events],
         )
@@ -839,7 +867,7 @@ class _Transaction:
     def _insert_outbox(self, rows: list[tuple[str, str, int]], now: datetime) -> int:
         before = self._c.total_changes
         at = _us(now)
-        self._c.executemany(
+        self._many(
             "INSERT OR IGNORE INTO outbox (key, recipient, message_id, state, attempts, next_at, "
             "error, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, '', ?)",
             [(key, recipient, message, at, at) for key, recipient, message in rows],
@@ -921,7 +949,7 @@ class _Transaction:
         if not rows:
             return []
         seqs = [row[0] for row in rows]
-        self._c.executemany(
+        self._many(
             "UPDATE outbox SET attempts = attempts + 1, claim = ?, next_at = ?, updated_at = ? "
             "WHERE seq = ?",
             [(claim, _us(lease_until), _us(now), seq) for seq in seqs],
@@ -937,9 +965,7 @@ class _Transaction:
         return [self._entry(row) for row in claimed]
 
     def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
-        if not self._open:
-            raise StoreError("this transaction has ended")
-        self._c.executemany(
+        self._many(
             "UPDATE outbox SET state = 'delivered', claim = NULL, error = '', updated_at = ? "
             "WHERE key = ? AND state = 'pending'",
             [(_us(now), key) for key in keys],
@@ -970,14 +996,14 @@ class _Transaction:
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
         rows = self._q(
             f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
-            "WHERE o.state = 'dead' ORDER BY o.seq LIMIT ?",
+            "WHERE o.state = 'dead' ORDER BY o.updated_at, o.seq LIMIT ?",
             (-1 if limit is None else limit,),
         )
         return [self._entry(row) for row in rows]
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:
         before = self._c.total_changes
-        self._c.executemany(
+        self._many(
             "UPDATE outbox SET state = 'pending', attempts = 0, claim = NULL, next_at = ?, "
             "updated_at = ? WHERE key = ? AND state = 'dead'",
             [(_us(now), _us(now), key) for key in keys],
