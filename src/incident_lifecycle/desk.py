@@ -190,6 +190,15 @@ class IncidentDesk(ReportCommands):
             raise InvalidInput("product", f"no engineering team owns {product!r}")
         return team
 
+    @staticmethod
+    def _incident_for(
+        tx: StoreTransaction, incident_id: str, actor: Actor, action: Action
+    ) -> ServiceIncident:
+        """Load an incident for a command ``actor`` runs; ``NotPermitted`` if they may not."""
+        incident = tx.incident(check_identifier("incident_id", incident_id))
+        check_permitted(actor, action, incident.owner_team)
+        return incident
+
     def _severity(self, severity: Severity | str) -> Severity:
         return self.scale.resolve(severity)
 
@@ -407,8 +416,7 @@ class IncidentDesk(ReportCommands):
         actor = _check_actor(by)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.ACKNOWLEDGE, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.ACKNOWLEDGE)
             self._require(incident, {IncidentStatus.DETECTED, *OPEN_STATUSES}, "acknowledge")
             now = self._now()
             if incident.acknowledged_at is None:
@@ -431,8 +439,7 @@ class IncidentDesk(ReportCommands):
             check_text("title", title, max_len=200)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.VALIDATE, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.VALIDATE)
             now = self._now()
             self._fire(incident, "validate", now)
             incident.severity = level
@@ -465,8 +472,7 @@ class IncidentDesk(ReportCommands):
         check_text("reason", reason, max_len=2_000)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.DISMISS, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.DISMISS)
             now = self._now()
             self._fire(incident, "dismiss", now)
             incident.dismissal_reason = reason
@@ -611,8 +617,7 @@ class IncidentDesk(ReportCommands):
         check_text("reason", reason, max_len=2_000, min_len=0)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.CHANGE_SEVERITY, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.CHANGE_SEVERITY)
             self._require(incident, OPEN_STATUSES, "change the severity of")
             if incident.severity == level:
                 raise InvalidInput("severity", f"the incident is already {level.name}")
@@ -640,8 +645,7 @@ class IncidentDesk(ReportCommands):
         check_text("reason", reason, max_len=2_000)
 
         def work(tx: StoreTransaction) -> Handoff:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.HAND_OFF, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.HAND_OFF)
             self._require(incident, {IncidentStatus.DETECTED, *OPEN_STATUSES}, "hand off")
             now = self._now()
             handoff = Handoff(
@@ -690,8 +694,7 @@ class IncidentDesk(ReportCommands):
         check_text("resolution", resolution, max_len=10_000)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.RESOLVE, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.RESOLVE)
             now = self._now()
             self._fire(incident, "resolve", now)
             incident.resolution = resolution
@@ -727,8 +730,7 @@ class IncidentDesk(ReportCommands):
         check_text("reason", reason, max_len=2_000)
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.REOPEN, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.REOPEN)
             now = self._now()
             self._fire(incident, "reopen", now)
             incident.reopen_count += 1
@@ -794,8 +796,7 @@ class IncidentDesk(ReportCommands):
             raise InvalidInput("review", "a Review with a root cause is required to close")
 
         def work(tx: StoreTransaction) -> ServiceIncident:
-            incident = tx.incident(check_identifier("incident_id", incident_id))
-            check_permitted(actor, Action.CLOSE, incident.owner_team)
+            incident = self._incident_for(tx, incident_id, actor, Action.CLOSE)
             now = self._now()
             self._fire(incident, "close", now)
             incident.review = review
