@@ -130,9 +130,9 @@ class StoreTransaction(Protocol):
     def new_id(self, prefix: str) -> str:
         """A new identifier such as ``INC-42`` (``prefix`` + ``-`` + number).
 
-        No committed record ever had it. An id handed out by a transaction
-        that rolled back may be handed out again (a database sequence need
-        not be rolled back, but a counter table is).
+        Never one handed out by a transaction that committed; one handed out
+        by a transaction that rolled back may come again (a database sequence
+        is not rolled back, a counter table is).
         """
         ...
 

@@ -158,7 +158,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_pending_by_recipient
     ON outbox (recipient, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (seq) WHERE state = 'dead';
+CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (updated_at, seq) WHERE state = 'dead';
 """
 
 

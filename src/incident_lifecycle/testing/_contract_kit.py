@@ -23,13 +23,7 @@ from ..domain.events import IncidentAcknowledged
 from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import INCIDENT_LIFECYCLE
-from ..notifications import (
-    CUSTOMER_TOPICS,
-    FanOut,
-    Notification,
-    RecipientKind,
-    Topic,
-)
+from ..notifications import CUSTOMER_TOPICS, FanOut, Notification, RecipientKind, Topic
 from ..ports import OutboxEntry, Store, StoreTransaction
 from . import strategies as ils
 

@@ -17,10 +17,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ..notifications import (
-    FanOut,
-    Notification,
-)
+from ..notifications import FanOut, Notification
 from ..ports import OutboxState, OutboxStats, StoreTransaction
 from . import strategies as ils
 from ._contract_kit import (
