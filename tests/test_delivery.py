@@ -544,3 +544,35 @@ class TestRelay:
         clock.advance(minutes=2)
         assert second.deliver().delivered == 3
         assert sorted(other.unique_keys) == sorted(e.key for e in held)
+
+
+def test_delivery_failures_are_logged_on_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A dead letter is logged as one line, even when the notifier's error spans lines."""
+    import logging
+    from datetime import UTC, datetime
+
+    from incident_lifecycle import Actor, DeliveryResult, IncidentDesk, InMemoryStore, Role
+    from incident_lifecycle.testing import FakeClock
+
+    class Refusing:
+        def send(self, batch):  # type: ignore[no-untyped-def]
+            return [
+                DeliveryResult.rejected(n.key, "no\r\nsuch\x1b[31m ticket\u2028") for n in batch
+            ]
+
+    desk = IncidentDesk(
+        store=InMemoryStore(),
+        notifier=Refusing(),
+        ownership={"support": "support-eng"},
+        clock=FakeClock(datetime(2026, 1, 1, tzinfo=UTC)),
+    )
+    desk.declare_incident(
+        Actor(name="sam", role=Role.SUPPORT), title="Down", product="support", severity="SEV1"
+    )
+    with caplog.at_level(logging.WARNING, logger="incident_lifecycle.delivery"):
+        desk.deliver()
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages, "the dead letter was not logged"
+    for message in messages:
+        assert "dead-lettered" in message
+        assert not any(c in message for c in "\r\n\x1b\u2028")

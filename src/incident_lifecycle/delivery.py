@@ -10,6 +10,7 @@ claimed again once the lease expires and re-sent with the same key.
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,9 @@ from .notifications import DeliveryResult, DeliveryStatus, one_line
 from .ports import Clock, Notifier, OutboxEntry, Store
 
 __all__ = ["DeliveryReport", "Relay", "RetryPolicy"]
+
+LOG = logging.getLogger("incident_lifecycle.delivery")
+"""Delivery failures are logged here, each record on one line (user text neutralised)."""
 
 RELAY_ACTOR = Actor(name="outbox-relay", role=Role.MONITORING, team=None)
 
@@ -132,6 +136,7 @@ class Relay:
             results, error = self._send(claimed)
             if error:
                 errors.append(error)
+                LOG.warning("delivery batch failed, will retry: %s", error)
             counts = self._record(claimed, results, self.clock.now())
             for name, count in counts.items():
                 totals[name] += count
@@ -193,6 +198,13 @@ class Relay:
                 permanent = result is not None and result.status is DeliveryStatus.REJECTED
                 if permanent or entry.attempts >= self.policy.max_attempts:
                     tx.mark_dead(entry.key, one_line(error or "rejected"), now)
+                    LOG.warning(
+                        "notification %s to %s dead-lettered after %d attempt(s): %s",
+                        one_line(entry.key),
+                        one_line(entry.notification.recipient),
+                        entry.attempts,
+                        one_line(error or "rejected"),
+                    )
                     counts["dead"] += 1
                     events.append(
                         NotificationDeadLettered(

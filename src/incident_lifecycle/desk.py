@@ -498,7 +498,10 @@ class IncidentDesk(ReportCommands):
         severity: Severity | str,
         region: str | None = None,
     ) -> ServiceIncident:
-        """Open an incident directly (e.g. from support): detected and validated at once."""
+        """Open an incident directly (e.g. from support): detected and validated at once.
+
+        The owner team is notified unless the declarer belongs to it.
+        """
         actor = _check_actor(by)
         level = self._severity(severity)
         check_text("title", title, max_len=200)
@@ -524,7 +527,19 @@ class IncidentDesk(ReportCommands):
             event = IncidentDeclared(
                 incident_id=incident.id, actor=actor, at=now, severity=level.name, title=title
             )
-            self._commit(tx, now, [event])
+            notes = []
+            if actor.team != team:  # someone else declared it: the owner team must know
+                notes.append(
+                    self.messenger.to_team(
+                        Topic.INCIDENT_DECLARED,
+                        team,
+                        f"{incident.id}/declared",
+                        incident.id,
+                        now,
+                        incident_values(incident) | {"summary": title, "by": actor.name},
+                    )
+                )
+            self._commit(tx, now, [event], notes)
             return incident
 
         return self._run(work)
