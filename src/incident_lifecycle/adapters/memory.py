@@ -74,6 +74,10 @@ class _Tables:
         self.entries: dict[str, _Entry] = {}
         self.queues = _Queues()
         self.heap = _DueQueue()
+        # Claimed keys and their lease ends, in (lease end, seq) order: two deques of
+        # references, so a claim allocates nothing that outlives it (the GC's cost).
+        self.leased: deque[str] = deque()
+        self.leased_at: deque[datetime] = deque()
         self.dead: dict[str, None] = {}
         self.delivered = 0
         self.seq = 0
@@ -602,6 +606,36 @@ class _Transaction:
             head = self._t.entries[key]
             self._t.heap.push((head.next_at, head.seq, head.key))
 
+    def _lease_head(self, popped: list[tuple[str, datetime]]) -> _Entry | None:
+        """The entry whose lease ends first; stale lease records are dropped into ``popped``."""
+        t = self._t
+        leased, leased_at = t.leased, t.leased_at
+        while leased:
+            entry = t.entries.get(leased[0])
+            if (
+                entry is not None
+                and entry.state is OutboxState.PENDING
+                and entry.claim is not None
+                and entry.next_at == leased_at[0]
+                and t.queues.head(entry.recipient) == entry.key
+            ):
+                return entry
+            popped.append((leased.popleft(), leased_at.popleft()))
+        return None
+
+    def _hold(self, entry: _Entry, lease_until: datetime) -> bool:
+        """Record a lease in the FIFO lane if it keeps its order; else the caller queues it."""
+        t = self._t
+        if t.leased:
+            last = t.leased_at[-1]
+            if lease_until < last or (
+                lease_until == last and entry.seq < t.entries[t.leased[-1]].seq
+            ):
+                return False
+        t.leased.append(entry.key)
+        t.leased_at.append(lease_until)
+        return True
+
     def claim_due(
         self, now: datetime, limit: int, lease_until: datetime, claim: str
     ) -> Sequence[OutboxEntry]:
@@ -609,27 +643,51 @@ class _Transaction:
         t = self._t
         claimed: list[OutboxEntry] = []
         popped: list[tuple[datetime, int, str]] = []
-        touched: list[tuple[_Entry, tuple[Any, ...]]] = []
-        while t.heap and len(claimed) < limit and t.heap.peek()[0] <= now:
-            item = t.heap.pop()
-            popped.append(item)
-            when, seq, key = item
-            if not self._is_live_head(when, key):
-                continue
-            entry = t.entries[key]
-            touched.append((entry, entry.state_tuple()))
+        unleased: list[tuple[str, datetime]] = []
+        touched: list[_Entry] = []
+        olds: list[tuple[Any, ...]] = []
+        held_count = 0
+        while len(claimed) < limit:
+            held = self._lease_head(unleased)
+            entry: _Entry | None = None
+            if t.heap and t.heap.peek()[0] <= now:
+                when, seq, key = t.heap.peek()
+                if held is not None and (held.next_at, held.seq) < (when, seq):
+                    entry = held  # its lease ended even before this due entry
+                    unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+                else:
+                    popped.append(t.heap.pop())
+                    if not self._is_live_head(when, key):
+                        continue
+                    entry = t.entries[key]
+            elif held is not None and held.next_at <= now:  # its lease expired
+                entry = held
+                unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+            if entry is None:
+                break
+            touched.append(entry)
+            olds.append(entry.state_tuple())
             entry.attempts += 1
             entry.claim = claim
             entry.next_at = lease_until
             entry.updated_at = now
-            t.heap.push((lease_until, seq, key))
+            if self._hold(entry, lease_until):
+                held_count += 1
+            else:
+                t.heap.push((lease_until, entry.seq, entry.key))
             claimed.append(entry.snapshot())
 
         def undo() -> None:
-            for entry, old in touched:
+            for entry, old in zip(touched, olds, strict=True):
                 entry.restore(old)
             for item in popped:
                 t.heap.push(item)
+            for _ in range(held_count):
+                t.leased.pop()
+                t.leased_at.pop()
+            for key, at in reversed(unleased):
+                t.leased.appendleft(key)
+                t.leased_at.appendleft(at)
 
         self._undo.append(undo)
         return claimed
@@ -742,7 +800,21 @@ class _Transaction:
             # Stale now, but a rollback may make it live again: restore it then.
             item = due.pop()
             self._undo.append(lambda item=item: due.push(item))  # type: ignore[misc]
-        return due.peek()[0] if due else None
+        unleased: list[tuple[str, datetime]] = []
+        held = self._lease_head(unleased)
+        if unleased:
+            t = self._t
+
+            def undo() -> None:
+                for key, at in reversed(unleased):
+                    t.leased.appendleft(key)
+                    t.leased_at.appendleft(at)
+
+            self._undo.append(undo)
+        times = [due.peek()[0]] if due else []
+        if held is not None:
+            times.append(held.next_at)
+        return min(times) if times else None
 
 
 class _Queues:
