@@ -537,10 +537,9 @@ class _Transaction:
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
         self._check()
+        entries = self._t.entries
         added = [
-            _Entry(n.key, n.recipient, None, n, now)
-            for n in notifications
-            if n.key not in self._t.entries
+            (_Entry(n.key, n, now), n.recipient) for n in notifications if n.key not in entries
         ]
         return self._add_entries(added)
 
@@ -553,23 +552,24 @@ class _Transaction:
         for recipient in fanout.recipients:
             key = prefix + recipient
             if key not in entries:
-                added.append(_Entry(key, recipient, message, None, now))
+                added.append((_Entry(key, message, now), recipient))
         return self._add_entries(added)
 
-    def _add_entries(self, added: list[_Entry]) -> int:
+    def _add_entries(self, added: list[tuple[_Entry, str]]) -> int:
+        """Append entries to the outbox (``recipient`` given, so the queues share its string)."""
         t = self._t
         entries, queues, due = t.entries, t.queues, t.heap
         seen: set[str] = set()
         kept = []
-        for entry in added:
+        for entry, recipient in added:
             if entry.key in seen:  # the same key twice in one call
                 continue
             seen.add(entry.key)
             t.seq += 1
             entry.seq = t.seq
             entries[entry.key] = entry
-            if queues.append(entry.recipient, entry.key):
-                due.push((entry.next_at, entry.seq, entry.key))
+            if queues.append(recipient, entry.key):
+                due.push(entry.next_at, entry.seq, entry.key)
             kept.append(entry)
 
         def undo() -> None:
@@ -596,7 +596,7 @@ class _Transaction:
 
     def _is_live_head(self, when: datetime, key: str) -> bool:
         entry = self._t.entries.get(key)
-        if entry is None or entry.state is not OutboxState.PENDING or entry.next_at != when:
+        if entry is None or entry._state_attempts & 3 or entry.next_at != when:  # not pending
             return False
         return self._t.queues.head(entry.recipient) == key
 
@@ -604,7 +604,7 @@ class _Transaction:
         key = self._t.queues.head(recipient)
         if key is not None:
             head = self._t.entries[key]
-            self._t.heap.push((head.next_at, head.seq, head.key))
+            self._t.heap.push(head.next_at, head.seq, head.key)
 
     def _lease_head(self, popped: list[tuple[str, datetime]]) -> _Entry | None:
         """The entry whose lease ends first; stale lease records are dropped into ``popped``."""
@@ -614,7 +614,7 @@ class _Transaction:
             entry = t.entries.get(leased[0])
             if (
                 entry is not None
-                and entry.state is OutboxState.PENDING
+                and not entry._state_attempts & 3  # pending
                 and entry.claim is not None
                 and entry.next_at == leased_at[0]
                 and t.queues.head(entry.recipient) == entry.key
@@ -667,21 +667,21 @@ class _Transaction:
                 break
             touched.append(entry)
             olds.append(entry.state_tuple())
-            entry.attempts += 1
+            entry._state_attempts += 4  # one more attempt (see _Entry)
             entry.claim = claim
             entry.next_at = lease_until
             entry.updated_at = now
             if self._hold(entry, lease_until):
                 held_count += 1
             else:
-                t.heap.push((lease_until, entry.seq, entry.key))
+                t.heap.push(lease_until, entry.seq, entry.key)
             claimed.append(entry.snapshot())
 
         def undo() -> None:
             for entry, old in zip(touched, olds, strict=True):
                 entry.restore(old)
             for item in popped:
-                t.heap.push(item)
+                t.heap.push(*item)
             for _ in range(held_count):
                 t.leased.pop()
                 t.leased_at.pop()
@@ -701,7 +701,7 @@ class _Transaction:
         done: list[tuple[_Entry, tuple[Any, ...], int]] = []
         for key in keys:
             entry = entries.get(key)
-            if entry is None or entry.state is not OutboxState.PENDING:
+            if entry is None or entry._state_attempts & 3:  # not pending
                 continue
             old = entry.state_tuple()
             entry.state = state
@@ -740,7 +740,7 @@ class _Transaction:
         entry.next_at = not_before
         entry.error = error
         entry.updated_at = now
-        self._t.heap.push((not_before, entry.seq, key))
+        self._t.heap.push(not_before, entry.seq, key)
 
     def mark_dead(self, key: str, error: str, now: datetime) -> None:
         self._check()
@@ -799,7 +799,7 @@ class _Transaction:
         while due and not self._is_live_head(due.peek()[0], due.peek()[2]):
             # Stale now, but a rollback may make it live again: restore it then.
             item = due.pop()
-            self._undo.append(lambda item=item: due.push(item))  # type: ignore[misc]
+            self._undo.append(lambda item=item: due.push(*item))  # type: ignore[misc]
         unleased: list[tuple[str, datetime]] = []
         held = self._lease_head(unleased)
         if unleased:
@@ -880,44 +880,57 @@ _Due = tuple[datetime, int, str]
 
 
 class _DueQueue:
-    """A priority queue of ``(due time, seq, key)``: a FIFO for items pushed in order
-    (the common case: fresh entries, leases, retries) and a heap for the others."""
+    """A priority queue of ``(due time, seq, key)``.
 
-    __slots__ = ("_heap", "_ready")
+    Items pushed in order (the common case: fresh entries, retries) go to a FIFO
+    lane kept as three deques of references, so a pending entry costs no tuple
+    of its own; the others go to a heap of tuples.
+    """
+
+    __slots__ = ("_heap", "_keys", "_seqs", "_times")
 
     def __init__(self) -> None:
-        self._ready: deque[_Due] = deque()
+        self._times: deque[datetime] = deque()
+        self._seqs: deque[int] = deque()
+        self._keys: deque[str] = deque()
         self._heap: list[_Due] = []
 
     def __len__(self) -> int:
-        return len(self._ready) + len(self._heap)
+        return len(self._keys) + len(self._heap)
 
-    def push(self, item: _Due) -> None:
-        ready = self._ready
-        if not ready or item >= ready[-1]:
-            ready.append(item)
+    def push(self, when: datetime, seq: int, key: str) -> None:
+        times = self._times
+        if not times or (when, seq) >= (times[-1], self._seqs[-1]):
+            times.append(when)
+            self._seqs.append(seq)
+            self._keys.append(key)
         else:
-            heapq.heappush(self._heap, item)
+            heapq.heappush(self._heap, (when, seq, key))
 
     def peek(self) -> _Due:
-        ready, heap = self._ready, self._heap
-        if not heap:
-            return ready[0]
-        if not ready:
-            return heap[0]
-        return ready[0] if ready[0] <= heap[0] else heap[0]
+        heap = self._heap
+        if self._keys:
+            first = (self._times[0], self._seqs[0], self._keys[0])
+            return heap[0] if heap and heap[0] < first else first
+        return heap[0]
 
     def pop(self) -> _Due:
-        ready, heap = self._ready, self._heap
-        if heap and (not ready or heap[0] < ready[0]):
-            return heapq.heappop(heap)
-        return ready.popleft()
+        heap = self._heap
+        if self._keys:
+            first = (self._times[0], self._seqs[0], self._keys[0])
+            if heap and heap[0] < first:
+                return heapq.heappop(heap)
+            self._times.popleft()
+            self._seqs.popleft()
+            self._keys.popleft()
+            return first
+        return heapq.heappop(heap)
 
 
 class _Message:
     """The text a fan-out shares between its recipients, stored once."""
 
-    __slots__ = ("body", "created_at", "incident_id", "locale", "subject", "topic")
+    __slots__ = ("body", "created_at", "incident_id", "locale", "prefix_length", "subject", "topic")
 
     def __init__(self, fanout: FanOut) -> None:
         self.topic = fanout.topic
@@ -926,66 +939,85 @@ class _Message:
         self.body = fanout.body
         self.created_at = fanout.created_at
         self.locale = fanout.locale
+        self.prefix_length = len(fanout.key_prefix) + 1
+
+
+_STATES = (OutboxState.PENDING, OutboxState.DELIVERED, OutboxState.DEAD)
+_STATE_CODES = {state: code for code, state in enumerate(_STATES)}
 
 
 class _Entry:
-    """One outbox entry, mutable inside the store (callers get ``OutboxEntry`` snapshots)."""
+    """One outbox entry, mutable inside the store (callers get ``OutboxEntry`` snapshots).
+
+    Kept small, as a fan-out holds one per ticket: the recipient is read from
+    the key (``prefix/recipient``) or the notification, and the state and the
+    attempts share one small integer.
+    """
 
     __slots__ = (
-        "attempts",
+        "_state_attempts",
         "claim",
         "error",
         "key",
-        "message",
         "next_at",
-        "notification",
-        "recipient",
+        "payload",
         "seq",
-        "state",
         "updated_at",
     )
 
-    def __init__(
-        self,
-        key: str,
-        recipient: str,
-        message: _Message | None,
-        notification: Notification | None,
-        now: datetime,
-    ) -> None:
+    def __init__(self, key: str, payload: _Message | Notification, now: datetime) -> None:
         self.key = key
-        self.recipient = recipient
-        self.message = message
-        self.notification = notification
+        self.payload = payload
         self.seq = 0
-        self.state = OutboxState.PENDING
-        self.attempts = 0
+        self._state_attempts = 0  # PENDING, no attempt
         self.next_at = now
         self.claim: str | None = None
         self.error = ""
         self.updated_at = now
 
+    @property
+    def recipient(self) -> str:
+        payload = self.payload
+        if isinstance(payload, _Message):
+            return self.key[payload.prefix_length :]
+        return payload.recipient
+
+    @property
+    def state(self) -> OutboxState:
+        return _STATES[self._state_attempts & 3]
+
+    @state.setter
+    def state(self, value: OutboxState) -> None:
+        self._state_attempts = (self._state_attempts & ~3) | _STATE_CODES[value]
+
+    @property
+    def attempts(self) -> int:
+        return self._state_attempts >> 2
+
+    @attempts.setter
+    def attempts(self, value: int) -> None:
+        self._state_attempts = (value << 2) | (self._state_attempts & 3)
+
     def state_tuple(self) -> tuple[Any, ...]:
-        return (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at)
+        return (self._state_attempts, self.next_at, self.claim, self.error, self.updated_at)
 
     def restore(self, old: tuple[Any, ...]) -> None:
-        (self.state, self.attempts, self.next_at, self.claim, self.error, self.updated_at) = old
+        (self._state_attempts, self.next_at, self.claim, self.error, self.updated_at) = old
 
     def materialise(self) -> Notification:
-        if self.notification is not None:
-            return self.notification
-        m = self.message
-        assert m is not None
+        payload = self.payload
+        if not isinstance(payload, _Message):
+            return payload
         return Notification._trusted(
             self.key,
-            self.recipient,
+            self.key[payload.prefix_length :],
             RecipientKind.TICKET,
-            m.topic,
-            m.incident_id,
-            m.subject,
-            m.body,
-            m.created_at,
-            m.locale,
+            payload.topic,
+            payload.incident_id,
+            payload.subject,
+            payload.body,
+            payload.created_at,
+            payload.locale,
         )
 
     def snapshot(self) -> OutboxEntry:
