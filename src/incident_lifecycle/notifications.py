@@ -14,7 +14,6 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
 
 import attrs
 
@@ -75,7 +74,7 @@ def _to_topic(value: Topic | str) -> Topic:
     return check_enum("topic", Topic, value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Notification:
     """One message to one recipient, with a stable idempotency ``key``.
 
@@ -110,31 +109,24 @@ class Notification:
         created_at: datetime,
         locale: str,
     ) -> Notification:
-        """Build from fields already validated (one fan-out's shared text, a stored row)."""
+        """Build from fields already validated (one fan-out's shared text, a stored row).
+
+        Notifications are not slotted, so this is one dictionary update: the
+        relay materialises one per notification it sends.
+        """
         self = object.__new__(cls)
-        setters = _SETTERS.get(cls)
-        if setters is None:
-            setters = _SETTERS[cls] = tuple(
-                cls.__dict__[name].__set__
-                for name in (
-                    "key",
-                    "recipient",
-                    "recipient_kind",
-                    "topic",
-                    "incident_id",
-                    "subject",
-                    "body",
-                    "created_at",
-                    "locale",
-                )
-            )
-        values = (key, recipient, recipient_kind, topic, incident_id, subject, body, created_at)
-        for setter, value in zip(setters, (*values, locale), strict=True):
-            setter(self, value)
+        self.__dict__.update(
+            key=key,
+            recipient=recipient,
+            recipient_kind=recipient_kind,
+            topic=topic,
+            incident_id=incident_id,
+            subject=subject,
+            body=body,
+            created_at=created_at,
+            locale=locale,
+        )
         return self
-
-
-_SETTERS: dict[type, tuple[Any, ...]] = {}
 
 
 def _to_recipients(value: Sequence[str]) -> tuple[str, ...]:

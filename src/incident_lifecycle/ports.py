@@ -76,7 +76,7 @@ class OutboxState(enum.StrEnum):
     DEAD = "dead"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class OutboxEntry:
     """A notification in the outbox, with its delivery bookkeeping."""
 

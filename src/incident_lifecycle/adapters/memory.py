@@ -647,14 +647,16 @@ class _Transaction:
         touched: list[_Entry] = []
         olds: list[tuple[Any, ...]] = []
         held_count = 0
+        # The lane's head changes only when this loop takes it (claims join the tail).
+        held = self._lease_head(unleased)
         while len(claimed) < limit:
-            held = self._lease_head(unleased)
             entry: _Entry | None = None
             if t.heap and t.heap.peek()[0] <= now:
                 when, seq, key = t.heap.peek()
                 if held is not None and (held.next_at, held.seq) < (when, seq):
                     entry = held  # its lease ended even before this due entry
                     unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+                    held = self._lease_head(unleased)
                 else:
                     popped.append(t.heap.pop())
                     if not self._is_live_head(when, key):
@@ -663,6 +665,7 @@ class _Transaction:
             elif held is not None and held.next_at <= now:  # its lease expired
                 entry = held
                 unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+                held = self._lease_head(unleased)
             if entry is None:
                 break
             touched.append(entry)
@@ -1021,13 +1024,16 @@ class _Entry:
         )
 
     def snapshot(self) -> OutboxEntry:
-        return OutboxEntry(
+        # OutboxEntry is a plain frozen value without validators: fill it in one update.
+        snapshot = object.__new__(OutboxEntry)
+        snapshot.__dict__.update(
             notification=self.materialise(),
             seq=self.seq,
-            state=self.state,
-            attempts=self.attempts,
+            state=_STATES[self._state_attempts & 3],
+            attempts=self._state_attempts >> 2,
             next_attempt_at=self.next_at,
             claim=self.claim,
             last_error=self.error,
             updated_at=self.updated_at,
         )
+        return snapshot
