@@ -584,16 +584,6 @@ class _Transaction:
         old = entry.state_tuple()
         self._undo.append(lambda: entry.restore(old))
 
-    def _remember_all(self, entries: list[_Entry]) -> None:
-        """One undo step restoring the state of many entries (fewer objects than one each)."""
-        olds = [(entry, entry.state_tuple()) for entry in entries]
-
-        def undo() -> None:
-            for entry, old in olds:
-                entry.restore(old)
-
-        self._undo.append(undo)
-
     def _is_live_head(self, when: datetime, key: str) -> bool:
         entry = self._t.entries.get(key)
         if entry is None or entry._state_attempts & 3 or entry.next_at != when:  # not pending
