@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from incident_lifecycle import (
@@ -182,6 +183,98 @@ def test_reopening_a_database_keeps_its_data(path: Path) -> None:
         assert second.schema_version == SCHEMA_VERSION
     finally:
         second.close()
+
+
+def _as_schema_1(path: Path) -> None:
+    """Turn a database of the current schema back into schema 1 (its product index)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executescript(
+            """
+            BEGIN;
+            CREATE TABLE active_products (
+                product TEXT NOT NULL,
+                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                PRIMARY KEY (product, incident_id)
+            ) WITHOUT ROWID;
+            INSERT INTO active_products SELECT product, incident_id FROM incident_products;
+            DROP TABLE incident_products;
+            UPDATE meta SET value = '1' WHERE key = 'schema_version';
+            COMMIT;
+            """
+        )
+    finally:
+        conn.close()
+
+
+def test_a_schema_1_database_is_migrated_and_keeps_its_product_index(path: Path) -> None:
+    """Opening a schema-1 file rebuilds the product index with regions; queries agree."""
+    first = SQLiteStore(path)
+    with first.transaction() as tx:
+        for n, region in enumerate(["pod1", "pod2", None, "pod1"], start=1):
+            tx.add_incident(attrs.evolve(incident(f"INC-{n}"), region=region))
+        tx.add_incident(incident("INC-9", status="resolved"))
+    first.close()
+    _as_schema_1(path)
+    assert raw(path, "SELECT count(*) FROM active_products") == [(4,)]
+
+    second = SQLiteStore(path)
+    try:
+        assert second.schema_version == SCHEMA_VERSION
+        names = {row[0] for row in raw(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "active_products" not in names
+        assert raw(path, "SELECT product, incident_id, region FROM incident_products") == [
+            ("support", "INC-1", "pod1"),
+            ("support", "INC-2", "pod2"),
+            ("support", "INC-3", None),
+            ("support", "INC-4", "pod1"),
+        ]
+        with second.transaction() as tx:
+            assert [i.id for i in tx.active_incidents(product="support")] == [
+                "INC-1",
+                "INC-2",
+                "INC-3",
+                "INC-4",
+            ]
+            in_pod1 = tx.active_incidents(product="support", region="pod1")
+            assert [i.id for i in in_pod1] == ["INC-1", "INC-3", "INC-4"]
+            resolved = tx.incident("INC-2")
+            resolved.status = IncidentStatus.RESOLVED
+            tx.save_incident(resolved)
+        with second.transaction() as tx:
+            assert [i.id for i in tx.active_incidents(product="support", region="pod2")] == [
+                "INC-3"
+            ]
+    finally:
+        second.close()
+
+
+def test_a_decoded_incident_is_never_shared_or_served_after_a_rollback(store: SQLiteStore) -> None:
+    """The decode cache hands out copies, and a rolled-back write is never read back."""
+    with store.transaction() as tx:
+        tx.add_incident(incident())
+    with store.transaction() as tx:
+        first = tx.incident("INC-1")
+        first.title = "Changed by a caller, never saved"
+        assert tx.incident("INC-1").title == "Slow pages"
+
+    def write_then_abort() -> None:
+        with store.transaction() as tx:
+            changed = tx.incident("INC-1")
+            changed.title = "Written, then rolled back"
+            tx.save_incident(changed)
+            assert tx.incident("INC-1").title == "Written, then rolled back"
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        write_then_abort()
+    with store.transaction() as tx:
+        again = tx.incident("INC-1")
+        assert (again.title, again.version) == ("Slow pages", 0)
+        again.title = "Saved for real"
+        tx.save_incident(again)
+    with store.transaction() as tx:
+        assert (tx.incident("INC-1").title, tx.incident("INC-1").version) == ("Saved for real", 1)
 
 
 def test_a_database_from_a_newer_version_is_refused(store: SQLiteStore, path: Path) -> None:

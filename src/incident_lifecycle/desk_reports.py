@@ -85,6 +85,12 @@ class ReportCommands:
     def _assess(
         self, tx: StoreTransaction, report: CustomerReport, now: datetime
     ) -> TriageDecision:
+        return self._assess_among(tx, report, now)[0]
+
+    def _assess_among(
+        self, tx: StoreTransaction, report: CustomerReport, now: datetime
+    ) -> tuple[TriageDecision, list[ServiceIncident]]:
+        """The policy's decision, and the candidates it chose among (read in ``tx``)."""
         candidates = [
             i
             for i in tx.active_incidents(product=report.product, region=report.region)
@@ -95,7 +101,7 @@ class ReportCommands:
         decision = self.policy.assess(report, candidates, recent, now)
         if not isinstance(decision, TriageDecision):
             raise InvalidInput("policy", "a triage policy must return a TriageDecision")
-        return decision
+        return decision, candidates
 
     def assess_report(self, report: CustomerReport) -> TriageDecision:
         """The policy's suggestion for ``report``: reasons included, nothing stored."""
@@ -126,13 +132,20 @@ class ReportCommands:
             if existing is not None:
                 return _already_triaged(existing)
             now = self._now()
-            chosen = decision if decision is not None else self._assess(tx, report, now)
+            if decision is None:
+                chosen, candidates = self._assess_among(tx, report, now)
+            else:
+                chosen, candidates = decision, []
             stored = copy.copy(report)
             events: list[DomainEvent] = []
             notes: list[Notification] = []
             incident: ServiceIncident | None = None
             if chosen.outcome is TriageOutcome.LINK_EXISTING:
-                incident = tx.incident(chosen.incident_id or "")
+                # The policy chose among incidents read in this transaction:
+                # no need to read the chosen one again.
+                incident = next(
+                    (i for i in candidates if i.id == chosen.incident_id), None
+                ) or tx.incident(chosen.incident_id or "")
                 if incident.status not in OPEN_STATUSES:
                     raise InvalidTransition(
                         "incident", incident.id, "link a ticket to", incident.status.value

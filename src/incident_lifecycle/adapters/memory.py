@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-import attrs
-
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -26,29 +24,14 @@ from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, S
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxState, OutboxStats
+from ._copies import clone as _clone
 
 __all__ = ["InMemoryStore"]
 
-T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 _ACTIVE_INCIDENT = OPEN_STATUSES | {IncidentStatus.DETECTED}
 _MISSING: Any = object()
-
-
-_SLOTS: dict[type, tuple[str, ...]] = {}
-
-
-def _clone(entity: T) -> T:
-    """A shallow copy of an attrs entity, without running its validators again."""
-    cls = type(entity)
-    names = _SLOTS.get(cls)
-    if names is None:
-        names = _SLOTS[cls] = tuple(f.name for f in attrs.fields(cls))  # type: ignore[arg-type]
-    new = object.__new__(cls)
-    for name in names:
-        object.__setattr__(new, name, getattr(entity, name))
-    return new
 
 
 class _Tables:

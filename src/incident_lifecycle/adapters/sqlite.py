@@ -14,6 +14,10 @@
   (the desk retries), anything else :class:`StoreError`.
 - Opening a store reads nothing but the schema version: memory stays bounded
   by the work in hand, not by the history.
+- Decoded incidents are kept in a small cache keyed by their stored JSON
+  text, so a document read again unchanged is not decoded again. The key
+  is the text itself, so the cache can never serve a stale or rolled-back
+  version; each read returns a fresh copy.
 - Several processes may share one database file on one host (WAL does not
   work over network file systems).
 """
@@ -21,11 +25,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,15 +50,38 @@ from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, S
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind, Topic
 from ..ports import OutboxEntry, OutboxState, OutboxStats
+from ._copies import clone
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ACTIVE = tuple(s.value for s in (*OPEN_STATUSES, IncidentStatus.DETECTED))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500  # host parameters per IN (...) query
+_DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
 _RETURNING = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+# Steps that bring a database written at schema ``n - 1`` to schema ``n``,
+# run before ``_SCHEMA`` (whose statements all say ``IF NOT EXISTS``).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: the product index of active incidents also holds each incident's
+    # region and detection time, so triage filters and orders candidates
+    # without reading the incidents it does not keep.
+    2: (
+        """CREATE TABLE incident_products (
+            product TEXT NOT NULL,
+            incident_id TEXT NOT NULL REFERENCES incidents (id),
+            region TEXT,
+            detected_at INTEGER NOT NULL,
+            PRIMARY KEY (product, incident_id)
+        ) WITHOUT ROWID""",
+        "INSERT INTO incident_products (product, incident_id, region, detected_at) "
+        "SELECT p.product, p.incident_id, i.region, i.detected_at "
+        "FROM active_products p JOIN incidents i ON i.id = p.incident_id",
+        "DROP TABLE active_products",
+    ),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,9 +120,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS incidents_detected_group
 CREATE INDEX IF NOT EXISTS incidents_active_group ON incidents (group_key) WHERE active = 1;
 CREATE INDEX IF NOT EXISTS incidents_active ON incidents (detected_at, id) WHERE active = 1;
 CREATE INDEX IF NOT EXISTS incidents_detected ON incidents (detected_at);
-CREATE TABLE IF NOT EXISTS active_products (
+CREATE TABLE IF NOT EXISTS incident_products (
     product TEXT NOT NULL,
     incident_id TEXT NOT NULL REFERENCES incidents (id),
+    region TEXT,
+    detected_at INTEGER NOT NULL,
     PRIMARY KEY (product, incident_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reports (
@@ -197,6 +227,11 @@ def _decode_as(cls: type[Any], text: object, field: str) -> Any:
     return decode(_load(text, field), cls)
 
 
+def _decode_incident(text: object) -> ServiceIncident:
+    incident: ServiceIncident = _decode_as(ServiceIncident, text, "incidents.data")
+    return incident
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -234,6 +269,7 @@ class SQLiteStore:
         self._shared_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._registry_lock = threading.Lock()
+        self._decode_incident = functools.lru_cache(maxsize=_DECODED_INCIDENTS)(_decode_incident)
         if not self._memory and not create and not Path(self.path).exists():
             raise StoreError(f"no database at {self.path}")
         try:
@@ -254,6 +290,7 @@ class SQLiteStore:
         if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -32768")
         with self._registry_lock:
             self._connections.append(conn)
         return conn
@@ -294,6 +331,9 @@ class SQLiteStore:
                     f"(schema {found}; this version reads up to {SCHEMA_VERSION})"
                 )
             if found is None or found < SCHEMA_VERSION:
+                for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+                    for step in _MIGRATIONS.get(version, ()):
+                        conn.execute(step)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -347,7 +387,7 @@ class SQLiteStore:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
                 raise _translate(error) from error
-            tx = _Transaction(conn)
+            tx = _Transaction(conn, self._decode_incident)
             try:
                 yield tx
             except BaseException as error:
@@ -372,9 +412,12 @@ class SQLiteStore:
 class _Transaction:
     """One ``BEGIN IMMEDIATE`` transaction (see ``StoreTransaction``)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, decode_incident: Callable[[object], ServiceIncident]
+    ) -> None:
         self._c = conn
         self._open = True
+        self._decode_incident = decode_incident
 
     def _q(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         if not self._open:
@@ -563,9 +606,8 @@ class _Transaction:
         return found
 
     # -- incidents --------------------------------------------------------
-    @staticmethod
-    def _incident(row: Sequence[Any]) -> ServiceIncident:
-        incident: ServiceIncident = _decode_as(ServiceIncident, row[0], "incidents.data")
+    def _incident(self, row: Sequence[Any]) -> ServiceIncident:
+        incident = clone(self._decode_incident(row[0]))
         if incident.version != row[1]:
             object.__setattr__(incident, "version", row[1])
         return incident
@@ -599,11 +641,16 @@ class _Transaction:
         )
 
     def _index_products(self, incident: ServiceIncident) -> None:
-        self._q("DELETE FROM active_products WHERE incident_id = ?", (incident.id,))
+        self._q("DELETE FROM incident_products WHERE incident_id = ?", (incident.id,))
         if incident.status.value in _ACTIVE:
+            detected = _us(incident.detected_at)
             self._many(
-                "INSERT INTO active_products (product, incident_id) VALUES (?, ?)",
-                [(product, incident.id) for product in incident.products],
+                "INSERT INTO incident_products (product, incident_id, region, detected_at) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (product, incident.id, incident.region, detected)
+                    for product in incident.products
+                ],
             )
 
     def save_incident(self, incident: ServiceIncident) -> None:
@@ -626,23 +673,31 @@ class _Transaction:
         group_key: str | None = None,
         region: str | None = None,
     ) -> Sequence[ServiceIncident]:
+        if product is not None and group_key is None:
+            # The product index holds region and detection time: only the
+            # incidents kept are read.
+            sql = (
+                "SELECT i.data, i.version FROM incident_products p JOIN incidents i "
+                "ON i.id = p.incident_id WHERE p.product = ?"
+            )
+            params: list[Any] = [product]
+            if region is not None:
+                sql += " AND (p.region IS NULL OR p.region = ?)"
+                params.append(region)
+            rows = self._q(
+                sql + " ORDER BY p.detected_at, length(p.incident_id), p.incident_id", params
+            )
+            return [self._incident(row) for row in rows]
         order = " ORDER BY i.detected_at, length(i.id), i.id"
         where = ["i.active = 1"]
-        params: list[Any] = []
+        params = []
         if region is not None:
             where.append("(i.region IS NULL OR i.region = ?)")
             params.append(region)
         if group_key is not None:
             where.append("i.group_key = ?")
             params.append(group_key)
-        if product is not None and group_key is None:
-            sql = (
-                "SELECT i.data, i.version FROM active_products p JOIN incidents i "
-                "ON i.id = p.incident_id WHERE p.product = ? AND "
-            )
-            params.insert(0, product)
-        else:
-            sql = "SELECT i.data, i.version FROM incidents i WHERE "
+        sql = "SELECT i.data, i.version FROM incidents i WHERE "
         rows = self._q(sql + " AND ".join(where) + order, params)
         found = [self._incident(row) for row in rows]
         if product is not None and group_key is not None:
@@ -721,7 +776,7 @@ class _Transaction:
         )
 
     def save_reports(self, reports: Sequence[CustomerReport]) -> None:
-        with self._all_or_none():
+        with self._all_or_none() if len(reports) > 1 else contextlib.nullcontext():
             for report in reports:
                 row = self._report_row(report)
                 updated = self._q(
@@ -753,12 +808,17 @@ class _Transaction:
         return [self._report(row) for row in rows]
 
     def link(self, ticket_id: str, incident_id: str) -> None:
-        if self._q("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+        exists, current = self._q(
+            "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?), "
+            "(SELECT incident_id FROM links WHERE ticket_id = ?)",
+            (incident_id, ticket_id),
+        ).fetchone()
+        if not exists:
             raise NotFound("incident", incident_id)
-        current = self.incident_of(ticket_id)
         if current == incident_id:
             return
-        self._q("DELETE FROM links WHERE ticket_id = ?", (ticket_id,))
+        if current is not None:
+            self._q("DELETE FROM links WHERE ticket_id = ?", (ticket_id,))
         self._q(
             "INSERT INTO links (ticket_id, incident_id) VALUES (?, ?)", (ticket_id, incident_id)
         )
@@ -884,6 +944,15 @@ class _Transaction:
         return found
 
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
+        if len(notifications) == 1:
+            # The common case, in two statements: the message, then its outbox
+            # row unless the key is there already (then the message goes).
+            n = notifications[0]
+            message = self._message(n, n.recipient_kind)
+            added = self._insert_outbox([(n.key, n.recipient, message)], now)
+            if not added:
+                self._q("DELETE FROM messages WHERE id = ?", (message,))
+            return added
         existing = self._existing_keys([n.key for n in notifications])
         rows = []
         for n in notifications:
