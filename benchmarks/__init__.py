@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m benchmarks [--quick]``; each prints ratios to a bare reference."""
+"""Benchmarks: ``python -m benchmarks [--quick] [--scaling]``; one table of results at the end."""

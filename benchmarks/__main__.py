@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME]``."""
+"""Run the benchmarks: ``python -m benchmarks --help`` lists the options."""
 
 from benchmarks.run import main
 

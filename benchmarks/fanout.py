@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable
 
-from benchmarks.common import START, Figure, retained_bytes
+from benchmarks.common import (
+    START,
+    Case,
+    MakeStore,
+    Run,
+    Spec,
+    measured,
+    new_desk,
+    retained_bytes,
+    stopwatch,
+)
 from incident_lifecycle import Actor, CustomerReport, ReportStatus, Role
-from incident_lifecycle.adapters import RecordingNotifier
 from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.ports import Store
-from incident_lifecycle.testing import FakeClock
 
 ENGINEER = Actor(name="ana", role=Role.ENGINEERING, team="support-eng")
+BATCH = 100
 
 
-def linked_desk(make_store: Callable[[], Store], tickets: int) -> tuple[IncidentDesk, str]:
+def linked_desk(make_store: MakeStore, tickets: int) -> tuple[IncidentDesk, str]:
     """A desk with one open incident and ``tickets`` linked reports (loaded in bulk)."""
-    desk = IncidentDesk(
-        store=make_store(),
-        notifier=RecordingNotifier(),
-        clock=FakeClock(START),
-        ownership={"support": "support-eng"},
-    )
+    desk = new_desk(make_store())
     incident = desk.declare_incident(
         ENGINEER, title="Support is down", product="support", severity="SEV1"
     )
@@ -49,80 +50,95 @@ def reference_fanout(tickets: int) -> float:
     """Plain tuples: one (key, ticket, text) row per linked ticket appended to a list."""
     linked = [f"T{n}" for n in range(tickets)]
     outbox: list[tuple[str, str, str]] = []
-    started = time.perf_counter()
     text = "We are investigating."
-    outbox.extend((f"INC-1/UPD-1/{ticket}", ticket, text) for ticket in linked)
-    return time.perf_counter() - started
-
-
-def reference_delivery(tickets: int, batch: int) -> float:
-    """Plain lists: pop a batch, 'send' it, mark each delivered in a dict."""
-    pending = [(f"k{n}", f"T{n}") for n in range(tickets)]
-    state: dict[str, str] = {}
-    started = time.perf_counter()
-    for start in range(0, tickets, batch):
-        for key, _ticket in pending[start : start + batch]:
-            state[key] = "delivered"
-    return time.perf_counter() - started
-
-
-def _retained_by_enqueue(make_store: Callable[[], Store], tickets: int) -> int:
-    """Bytes one public update to ``tickets`` tickets leaves allocated (on its own desk)."""
-    desk, incident_id = linked_desk(make_store, tickets)
-    _, retained = retained_bytes(
-        lambda: desk.post_update(incident_id, ENGINEER, "We are investigating.")
+    return stopwatch(
+        lambda: outbox.extend((f"INC-1/UPD-1/{ticket}", ticket, text) for ticket in linked)
     )
-    return retained
 
 
-def bench_fanout(make_store: Callable[[], Store], tickets: int, label: str) -> list[Figure]:
-    """Enqueue one public update to ``tickets`` tickets; then deliver two, in batches of 100.
+def reference_delivery(notifications: int) -> float:
+    """Plain lists: take a batch, 'send' it, mark each delivered in a dict."""
+    pending = [(f"k{n}", f"T{n}") for n in range(notifications)]
+    state: dict[str, str] = {}
 
-    The enqueue is timed on a fresh desk and its retained memory measured on
-    another one; the delivery drains both updates (``2 * tickets``).
+    def work() -> None:
+        for start in range(0, notifications, BATCH):
+            for key, _ticket in pending[start : start + BATCH]:
+                state[key] = "delivered"
+
+    return stopwatch(work)
+
+
+def deliver_all(desk: IncidentDesk, expected: int) -> tuple[float, list[float]]:
+    """Drain the outbox in batches of 100; check ``expected`` were delivered.
+
+    Returns the seconds and the per-notification latency of each call (100 batches).
     """
-    retained = _retained_by_enqueue(make_store, tickets)
-    gc.collect()  # the measured desk is gone: time the next one on a clean heap
-    desk, incident_id = linked_desk(make_store, tickets)
-    gc.collect()
-    started = time.perf_counter()
-    desk.post_update(incident_id, ENGINEER, "We are investigating.")
-    enqueue_seconds = time.perf_counter() - started
-    desk.post_update(incident_id, ENGINEER, "We found the cause.")
-    figures = [
-        Figure(
-            f"{label} fan-out enqueue ({tickets:,} tickets)",
-            tickets,
-            enqueue_seconds,
-            [enqueue_seconds * 1e6],
-            retained / 2**20,
-            reference_fanout(tickets),
-            "notifications",
-            f"{retained / tickets:,.0f} bytes per ticket retained",
-        )
-    ]
     latencies = []
     delivered = 0
     started = time.perf_counter()
     while True:
         tick = time.perf_counter()
-        report = desk.deliver(batch_size=100, max_batches=100)
+        report = desk.deliver(batch_size=BATCH, max_batches=100)
         latencies.append((time.perf_counter() - tick) * 1e6 / max(report.attempted, 1))
         delivered += report.delivered
         if not report.attempted:
             break
     seconds = time.perf_counter() - started
-    if delivered != 2 * tickets:
-        raise AssertionError(f"delivered {delivered}, expected {2 * tickets}")
-    figures.append(
-        Figure(
-            f"{label} delivery (batches of 100)",
-            delivered,
-            seconds,
-            latencies,
-            0.0,
-            reference_delivery(delivered, 100),
+    if delivered != expected:
+        raise AssertionError(f"delivered {delivered}, expected {expected}")
+    return seconds, latencies
+
+
+def enqueue(desk: IncidentDesk, incident_id: str, text: str) -> float:
+    """Seconds to post one public update to every linked ticket."""
+    return stopwatch(lambda: desk.post_update(incident_id, ENGINEER, text))
+
+
+def bytes_per_ticket(make_store: MakeStore, tickets: int) -> float:
+    """Bytes one public update to ``tickets`` tickets leaves allocated, per ticket."""
+    desk, incident_id = linked_desk(make_store, tickets)
+    retained = retained_bytes(lambda: desk.post_update(incident_id, ENGINEER, "Investigating."))
+    return retained / tickets
+
+
+def bench_fanout(make_store: MakeStore, tickets: int, memory: bool) -> list[Run]:
+    """Enqueue one update to ``tickets`` tickets; deliver it with a second one (``2 * tickets``).
+
+    With ``memory``, also the bytes retained per ticket, measured on another desk.
+    """
+    desk, incident_id = linked_desk(make_store, tickets)
+    seconds = enqueue(desk, incident_id, "We are investigating.")
+    desk.post_update(incident_id, ENGINEER, "We found the cause.")
+    runs = [measured(tickets, seconds, [], reference_fanout(tickets))]
+    seconds, latencies = deliver_all(desk, 2 * tickets)
+    runs.append(measured(2 * tickets, seconds, latencies, reference_delivery(2 * tickets)))
+    if memory:
+        del desk
+        runs.append(Run(items=tickets, bytes_per_item=bytes_per_ticket(make_store, tickets)))
+    return runs
+
+
+def fanout_cases(backend: str, make_store: MakeStore, tickets: int) -> list[Case]:
+    """Enqueue and delivery rows of ``backend``; in memory, the bytes per linked ticket too."""
+    memory = backend == "memory"
+    specs: tuple[Spec, ...] = (
+        Spec("fan-out enqueue", backend, f"{tickets:,} tickets", "notifications"),
+        Spec(
+            "delivery, batches of 100",
+            backend,
+            f"{2 * tickets:,} notifications (2 updates)",
             "notifications",
-        )
+        ),
     )
-    return figures
+    if memory:
+        specs += (Spec("memory per linked ticket", backend, f"{tickets:,} tickets", "tickets"),)
+    return [Case(specs, lambda: bench_fanout(make_store, tickets, memory))]
+
+
+def scale_fanout(make_store: MakeStore, tickets: int) -> dict[str, float]:
+    """Seconds to enqueue one update to ``tickets`` tickets, and to deliver it."""
+    desk, incident_id = linked_desk(make_store, tickets)
+    seconds = enqueue(desk, incident_id, "We are investigating.")
+    delivery, _ = deliver_all(desk, tickets)
+    return {"fan-out enqueue": seconds, "delivery, batches of 100": delivery}

@@ -1,23 +1,28 @@
-"""Alert storm (dedup and grouping) and single-command latency."""
+"""Alert storm: dedup by fingerprint and grouping, in batches of 1,000 signals."""
 
 from __future__ import annotations
 
-import gc
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from benchmarks.common import START, Figure, peak_mib
-from incident_lifecycle import Actor, AlertKind, AlertSignal, Role
-from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
-from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.ports import Store
-from incident_lifecycle.testing import FakeClock
+from benchmarks.common import (
+    PRODUCTS,
+    REGIONS,
+    START,
+    Case,
+    MakeStore,
+    Run,
+    Spec,
+    measured,
+    new_desk,
+    peak_mib,
+    stopwatch,
+    timed_batches,
+)
+from incident_lifecycle import AlertKind, AlertSignal
 
-PRODUCTS = [f"product{p}" for p in range(20)]
-REGIONS = [f"pod{r}" for r in range(10)]
-OWNERSHIP = {p: f"{p}-eng" for p in PRODUCTS}
+BATCH = 1_000
 
 
 def storm_signals(total: int, fingerprints: int) -> list[AlertSignal]:
@@ -68,108 +73,41 @@ def reference_storm(signals: Sequence[AlertSignal], batch: int) -> dict[str, lis
     return active
 
 
-def _storm_desk(store: Store) -> IncidentDesk:
-    return IncidentDesk(
-        store=store, notifier=RecordingNotifier(), clock=FakeClock(START), ownership=OWNERSHIP
-    )
-
-
-def bench_storm(
-    total: int, fingerprints: int, batch: int, make_store: Callable[[], Store], label: str
-) -> Figure:
-    """Run the storm on a fresh store; check one potential incident per group key."""
-    signals = storm_signals(total, fingerprints)
-    desk = _storm_desk(make_store())
-    latencies = []
-    gc.collect()
-    started = time.perf_counter()
-    for start in range(0, total, batch):
-        tick = time.perf_counter()
-        desk.receive_alerts(signals[start : start + batch])
-        latencies.append((time.perf_counter() - tick) * 1e6 / batch)
-    seconds = time.perf_counter() - started
+def run_storm(
+    make_store: MakeStore, signals: Sequence[AlertSignal], batch: int
+) -> tuple[float, list[float]]:
+    """Receive ``signals`` on a fresh desk; check one potential incident per group key
+    and that the counts add up. Returns the seconds and the per-signal latency of each batch."""
+    desk = new_desk(make_store())
+    seconds, latencies = timed_batches(signals, batch, desk.receive_alerts)
     potential = desk.potential_incidents()
     expected = len({(s.product, s.region) for s in signals})
     counted = sum(a.count for i in potential for a in desk.alerts_of(i.id))
     if len(potential) != expected or len({i.group_key for i in potential}) != expected:
         raise AssertionError(f"{len(potential)} potential incidents for {expected} group keys")
-    if counted != total:
-        raise AssertionError(f"counts add up to {counted}, not {total}")
-    gc.collect()
-    tick = time.perf_counter()
-    reference_storm(signals, batch)
-    reference = time.perf_counter() - tick
-    sample = signals[: min(total, 100_000)]
-
-    def memory_run() -> None:
-        sampled = _storm_desk(make_store())
-        for start in range(0, len(sample), batch):
-            sampled.receive_alerts(sample[start : start + batch])
-
-    return Figure(
-        f"{label} ({total:,} / {fingerprints:,} fp)",
-        total,
-        seconds,
-        latencies,
-        peak_mib(memory_run),
-        reference,
-        "signals",
-        f"{expected} potential incidents, counts add up",
-    )
+    if counted != len(signals):
+        raise AssertionError(f"counts add up to {counted}, not {len(signals)}")
+    return seconds, latencies
 
 
-ENGINEER = Actor(name="ana", role=Role.ENGINEERING, team="support-eng")
+def bench_storm(make_store: MakeStore, total: int, fingerprints: int) -> Run:
+    """One storm run, its bare reference, and the peak memory of up to 100,000 signals."""
+    signals = storm_signals(total, fingerprints)
+    seconds, latencies = run_storm(make_store, signals, BATCH)
+    bare = stopwatch(lambda: reference_storm(signals, BATCH))
+    sample = signals[:100_000]
+    peak = peak_mib(lambda: run_storm(make_store, sample, BATCH))
+    return measured(total, seconds, latencies, bare, peak)
 
 
-def bench_commands(rounds: int) -> list[Figure]:
-    """Latency of single commands on the in-memory store."""
-    desk = IncidentDesk(
-        store=InMemoryStore(),
-        notifier=RecordingNotifier(),
-        clock=FakeClock(START),
-        ownership={"support": "support-eng"},
-    )
-    ids = [
-        desk.receive_alert(
-            AlertSignal(
-                fingerprint=f"cmd-{n}",
-                product="support",
-                region=f"r{n}",
-                kind=AlertKind.ERROR_RATE,
-                summary="errors",
-                observed_at=START,
-            )
-        ).incident_id
-        for n in range(rounds)
-    ]
-    figures = []
-    commands: list[tuple[str, Callable[[str], object]]] = [
-        ("validate_incident", lambda i: desk.validate_incident(i, ENGINEER, "SEV2")),
-        ("post_update (public)", lambda i: desk.post_update(i, ENGINEER, "Investigating.")),
-        ("resolve_incident", lambda i: desk.resolve_incident(i, ENGINEER, "Fixed.")),
-    ]
-    for name, command in commands:
-        latencies = []
-        started = time.perf_counter()
-        for incident_id in ids:
-            tick = time.perf_counter()
-            command(incident_id)
-            latencies.append((time.perf_counter() - tick) * 1e6)
-        seconds = time.perf_counter() - started
-        figures.append(
-            Figure(name, rounds, seconds, latencies, 0.0, _reference_command(rounds), "commands")
-        )
-    return figures
+def storm_cases(backend: str, make_store: MakeStore, total: int, fingerprints: int) -> list[Case]:
+    """The storm row of ``backend``."""
+    spec = Spec("alert storm", backend, f"{total:,} signals / {fingerprints:,} fp", "signals")
+    return [Case((spec,), lambda: [bench_storm(make_store, total, fingerprints)])]
 
 
-def _reference_command(rounds: int) -> float:
-    """A dict-of-dicts incident updated in place, with an event appended: a command's floor."""
-    rows: dict[str, dict[str, Any]] = {
-        f"INC-{n}": {"status": "detected", "version": 0, "events": []} for n in range(rounds)
-    }
-    started = time.perf_counter()
-    for key, row in rows.items():
-        row["status"] = "investigating"
-        row["version"] += 1
-        row["events"].append((key, "validated", START))
-    return time.perf_counter() - started
+def scale_storm(make_store: MakeStore, signals: int) -> dict[str, float]:
+    """Seconds for ``signals`` signals over ``signals / 100`` fingerprints."""
+    feed = storm_signals(signals, max(1, signals // 100))
+    seconds, _ = run_storm(make_store, feed, BATCH)
+    return {"alert storm": seconds}

@@ -1,56 +1,91 @@
-"""Triage of customer reports against many open incidents, with a small and a large history."""
+"""Triage of customer reports against open incidents, with a small and a large history."""
 
 from __future__ import annotations
 
 import random
 import time
+from datetime import timedelta
 
-from benchmarks.common import START, Figure, peak_mib
-from incident_lifecycle import Actor, CustomerReport, Role, ServiceIncident
-from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
+from benchmarks.common import (
+    PRODUCTS,
+    REGIONS,
+    START,
+    Case,
+    MakeStore,
+    Run,
+    Spec,
+    measured,
+    new_desk,
+    peak_mib,
+    timed_each,
+)
+from incident_lifecycle import (
+    Actor,
+    CustomerReport,
+    IncidentStatus,
+    Role,
+    ServiceIncident,
+    TriageOutcome,
+)
 from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.testing import FakeClock
 
-PRODUCTS = [f"product{p}" for p in range(20)]
-MANAGER = Actor(name="im", role=Role.INCIDENT_MANAGER)
 AGENT = Actor(name="sam", role=Role.SUPPORT)
+OPEN_INCIDENTS = 1_000
 
 
-def _desk(open_incidents: int, history: int) -> IncidentDesk:
-    desk = IncidentDesk(
-        store=InMemoryStore(),
-        notifier=RecordingNotifier(),
-        clock=FakeClock(START),
-        ownership={p: f"{p}-eng" for p in PRODUCTS},
-    )
-    for n in range(history):
-        old = desk.declare_incident(
-            MANAGER, title=f"Old outage {n}", product=PRODUCTS[n % 20], severity="SEV3"
-        )
-        desk.resolve_incident(old.id, MANAGER, "Fixed.")
-    for n in range(open_incidents):
-        desk.declare_incident(
-            MANAGER,
-            title=f"Slow pages and errors on checkout {n}",
-            product=PRODUCTS[n % 20],
-            severity="SEV2",
-            region=f"pod{n % 10}",
-        )
+def triage_desk(make_store: MakeStore, open_incidents: int, resolved: int) -> IncidentDesk:
+    """A desk holding ``resolved`` resolved incidents, then ``open_incidents`` open ones
+    (20 products, 10 regions), written in bulk in one transaction."""
+    desk = new_desk(make_store())
+    with desk.store.transaction() as tx:
+        for n in range(resolved):
+            product = PRODUCTS[n % len(PRODUCTS)]
+            detected = START - timedelta(days=30) + timedelta(seconds=n)
+            incident = ServiceIncident(
+                id=tx.new_id("INC"),
+                title=f"Old outage {n}",
+                products=(product,),
+                owner_team=desk.owner_of(product),
+                detected_at=detected,
+                group_key=desk.grouping.key(product, None),
+                severity=desk.scale["SEV3"],
+                status=IncidentStatus.RESOLVED,
+                opened_at=detected,
+                resolved_at=detected + timedelta(hours=1),
+                resolution="Fixed.",
+            )
+            tx.add_incident(incident)
+        for n in range(open_incidents):
+            product, region = PRODUCTS[n % len(PRODUCTS)], REGIONS[n % len(REGIONS)]
+            incident = ServiceIncident(
+                id=tx.new_id("INC"),
+                title=f"Slow pages and errors on checkout {n}",
+                products=(product,),
+                region=region,
+                owner_team=desk.owner_of(product),
+                detected_at=START,
+                group_key=desk.grouping.key(product, region),
+                severity=desk.scale["SEV2"],
+                status=IncidentStatus.INVESTIGATING,
+                opened_at=START,
+            )
+            tx.add_incident(incident)
     return desk
 
 
-def _reports(count: int, seed: int) -> list[CustomerReport]:
+def make_reports(count: int, seed: int) -> list[CustomerReport]:
+    """``count`` reports on the 20 products, random regions, symptoms and accounts."""
     rng = random.Random(seed)
     symptoms = ["slow", "errors", "unavailable", "other"]
     return [
         CustomerReport(
             ticket_id=f"T{seed}-{n}",
             account_id=f"A{rng.randrange(50_000)}",
-            product=PRODUCTS[n % 20],
+            product=PRODUCTS[n % len(PRODUCTS)],
             symptom=symptoms[rng.randrange(4)],
             summary="Checkout pages are slow and sometimes fail with errors",
             reported_at=START,
-            region=f"pod{rng.randrange(10)}",
+            region=REGIONS[rng.randrange(len(REGIONS))],
         )
         for n in range(count)
     ]
@@ -78,30 +113,63 @@ def reference_triage(reports: list[CustomerReport], incidents: list[ServiceIncid
     return time.perf_counter() - started
 
 
-def bench_triage(reports: int, open_incidents: int, history: int) -> Figure:
-    """Triage ``reports`` reports end to end (stored, assessed, linked, notification queued)."""
-    desk = _desk(open_incidents, history)
-    batch = _reports(reports, history)
-    latencies = []
-    started = time.perf_counter()
-    for report in batch:
-        tick = time.perf_counter()
-        desk.triage_report(report, AGENT)
-        latencies.append((time.perf_counter() - tick) * 1e6)
-    seconds = time.perf_counter() - started
-    reference = reference_triage(batch, list(desk.open_incidents()))
-    sample = _reports(min(reports, 2_000), history + 1)
+def run_triage(desk: IncidentDesk, reports: list[CustomerReport]) -> tuple[float, list[float]]:
+    """Triage each report; check that each was applied and some were linked."""
+    outcomes: list[TriageOutcome | None] = []
 
-    def memory_run() -> None:
-        for report in sample:
-            desk.triage_report(report, AGENT)
+    def triage(report: CustomerReport) -> None:
+        result = desk.triage_report(report, AGENT)
+        outcomes.append(result.decision.outcome if result.applied else None)
 
-    return Figure(
-        f"triage ({open_incidents:,} open, {history:,} resolved)",
-        reports,
-        seconds,
-        latencies,
-        peak_mib(memory_run),
-        reference,
-        "reports",
+    seconds, latencies = timed_each(reports, triage)
+    if None in outcomes or TriageOutcome.LINK_EXISTING not in outcomes:
+        raise AssertionError("a report was not triaged, or none was linked")
+    return seconds, latencies
+
+
+def bench_triage(make_store: MakeStore, reports: int, resolved: int) -> Run:
+    """Triage ``reports`` reports on a fresh desk; then the peak memory of 2,000 more."""
+    desk = triage_desk(make_store, OPEN_INCIDENTS, resolved)
+    batch = make_reports(reports, 0)
+    seconds, latencies = run_triage(desk, batch)
+    bare = reference_triage(batch, list(desk.open_incidents()))
+    sample = make_reports(min(reports, 2_000), 1)
+    peak = peak_mib(lambda: run_triage(desk, sample))
+    return measured(reports, seconds, latencies, bare, peak)
+
+
+def bench_history(make_store: MakeStore, reports: int, small: int, large: int) -> list[Run]:
+    """Triage with a small and a large history, and the cost of the large over the small.
+
+    A short warm-up first, so that the first measured run does not pay for the process's
+    first triage (the ratio would favour the large history).
+    """
+    run_triage(triage_desk(make_store, OPEN_INCIDENTS, 0), make_reports(500, 2))
+    few, many = bench_triage(make_store, reports, small), bench_triage(make_store, reports, large)
+    ratio = many.seconds / few.seconds if many.seconds and few.seconds else None
+    return [few, many, Run(items=reports, ratio=ratio)]
+
+
+def triage_cases(
+    backend: str, make_store: MakeStore, reports: int, small: int, large: int
+) -> list[Case]:
+    """Triage with each history, and the history ratio, for ``backend``."""
+    size = f"{reports:,} reports / {OPEN_INCIDENTS:,} open"
+    specs = (
+        Spec("triage (small history)", backend, f"{size} / {small:,} resolved", "reports"),
+        Spec("triage (large history)", backend, f"{size} / {large:,} resolved", "reports"),
+        Spec(
+            "triage cost, large / small history",
+            backend,
+            f"{large:,} vs {small:,} resolved",
+            "reports",
+        ),
     )
+    return [Case(specs, lambda: bench_history(make_store, reports, small, large))]
+
+
+def scale_triage(make_store: MakeStore, reports: int) -> dict[str, float]:
+    """Seconds to triage ``reports`` reports against 1,000 open incidents."""
+    desk = triage_desk(make_store, OPEN_INCIDENTS, 0)
+    seconds, _ = run_triage(desk, make_reports(reports, 0))
+    return {"triage": seconds}

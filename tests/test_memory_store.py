@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,6 +32,7 @@ from incident_lifecycle import (
     StoreError,
 )
 from incident_lifecycle.adapters import InMemoryStore
+from incident_lifecycle.adapters.memory import _DueQueue
 from incident_lifecycle.domain.events import IncidentAcknowledged
 from incident_lifecycle.lifecycle import ALERT_LIFECYCLE, INCIDENT_LIFECYCLE, REPORT_LIFECYCLE
 from incident_lifecycle.notifications import FanOut, Notification
@@ -1270,3 +1272,35 @@ class OutboxMachine(RuleBasedStateMachine):
 
 
 TestOutboxMachine = OutboxMachine.TestCase
+
+
+# -- the due queue -------------------------------------------------------------------
+
+_DUE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 40), st.integers(0, 10_000)),
+        st.tuples(st.just("pop"), st.just(0), st.just(0)),
+    ),
+    max_size=120,
+)
+
+
+@given(_DUE_OPS)
+def test_the_due_queue_pops_in_time_then_sequence_order(ops: list[tuple[str, int, int]]) -> None:
+    """Whatever mix of ordered and unordered pushes, pops come out as a sorted list would."""
+    due = _DueQueue()
+    model: list[tuple[datetime, int, str]] = []
+    for op, minutes, seq in ops:
+        if op == "push":
+            item = (T0 + timedelta(minutes=minutes), seq, f"k-{seq}")
+            due.push(*item)
+            model.append(item)
+        elif model:
+            model.sort()
+            assert due.peek() == model[0]
+            assert due.pop() == model.pop(0)
+        assert len(due) == len(model)
+        assert bool(due) is bool(model)
+    model.sort()
+    assert [due.pop() for _ in range(len(model))] == model
+    assert not due

@@ -596,19 +596,6 @@ class _Transaction:
             popped.append((leased.popleft(), leased_at.popleft()))
         return None
 
-    def _hold(self, entry: _Entry, lease_until: datetime) -> bool:
-        """Record a lease in the FIFO lane if it keeps its order; else the caller queues it."""
-        t = self._t
-        if t.leased:
-            last = t.leased_at[-1]
-            if lease_until < last or (
-                lease_until == last and entry.seq < t.entries[t.leased[-1]].seq
-            ):
-                return False
-        t.leased.append(entry.key)
-        t.leased_at.append(lease_until)
-        return True
-
     def claim_due(
         self, now: datetime, limit: int, lease_until: datetime, claim: str
     ) -> Sequence[OutboxEntry]:
@@ -622,35 +609,53 @@ class _Transaction:
         held_count = 0
         # The lane's head changes only when this loop takes it (claims join the tail).
         held = self._lease_head(unleased)
+        entries, queues, due = t.entries, t.queues, t.heap
+        leased, leased_at = t.leased, t.leased_at
         while len(claimed) < limit:
             entry: _Entry | None = None
-            if t.heap and t.heap.peek()[0] <= now:
-                when, seq, key = t.heap.peek()
+            head = due.peek() if due else None
+            if head is not None and head[0] <= now:
+                when, seq, key = head
                 if held is not None and (held.next_at, held.seq) < (when, seq):
                     entry = held  # its lease ended even before this due entry
-                    unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+                    unleased.append((leased.popleft(), leased_at.popleft()))
                     held = self._lease_head(unleased)
                 else:
-                    popped.append(t.heap.pop())
-                    if not self._is_live_head(when, key):
-                        continue
-                    entry = t.entries[key]
+                    popped.append(due.pop())
+                    entry = entries.get(key)
+                    if (
+                        entry is None
+                        or entry._state_attempts & 3  # not pending
+                        or entry.next_at != when
+                        or queues.head(_recipient(entry)) != key
+                    ):
+                        continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
                 entry = held
-                unleased.append((t.leased.popleft(), t.leased_at.popleft()))
+                unleased.append((leased.popleft(), leased_at.popleft()))
                 held = self._lease_head(unleased)
             if entry is None:
                 break
             touched.append(entry)
-            olds.append(entry.state_tuple())
+            olds.append(
+                (entry._state_attempts, entry.next_at, entry.claim, entry.error, entry.updated_at)
+            )
             entry._state_attempts += 4  # one more attempt (see _Entry)
             entry.claim = claim
             entry.next_at = lease_until
             entry.updated_at = now
-            if self._hold(entry, lease_until):
+            # The lease lane stays in (lease end, seq) order; an entry that
+            # would break it waits in the due queue instead.
+            if (
+                not leased
+                or lease_until > leased_at[-1]
+                or (lease_until == leased_at[-1] and entry.seq >= entries[leased[-1]].seq)
+            ):
+                leased.append(entry.key)
+                leased_at.append(lease_until)
                 held_count += 1
             else:
-                t.heap.push(lease_until, entry.seq, entry.key)
+                due.push(lease_until, entry.seq, entry.key)
             claimed.append(entry.snapshot())
 
         def undo() -> None:
@@ -675,19 +680,25 @@ class _Transaction:
         t = self._t
         entries, queues = t.entries, t.queues
         done: list[tuple[_Entry, tuple[Any, ...], int]] = []
+        code = _STATE_CODES[state]
+        due = t.heap
         for key in keys:
             entry = entries.get(key)
             if entry is None or entry._state_attempts & 3:  # not pending
                 continue
-            old = entry.state_tuple()
-            entry.state = state
+            old = (entry._state_attempts, entry.next_at, entry.claim, entry.error, entry.updated_at)
+            entry._state_attempts = (entry._state_attempts & ~3) | code
             entry.claim = None
             entry.error = error
             entry.updated_at = now
-            position = queues.remove(entry.recipient, key)
+            recipient = _recipient(entry)
+            position = queues.remove(recipient, entry.key)
             done.append((entry, old, position))
-            if position == 0:
-                self._push_head(entry.recipient)
+            if position == 0:  # the recipient's next entry is now due in its turn
+                following = queues.head(recipient)
+                if following is not None:
+                    after = entries[following]
+                    due.push(after.next_at, after.seq, following)
 
         def undo() -> None:
             for entry, old, position in reversed(done):
@@ -853,54 +864,88 @@ class _Queues:
 
 
 _Due = tuple[datetime, int, str]
+_LANES = 4  # ordered lanes before the heap takes what fits none
+
+
+class _Lane:
+    """One run of due items pushed in order: three deques of references, no tuple per item."""
+
+    __slots__ = ("keys", "seqs", "times")
+
+    def __init__(self) -> None:
+        self.times: deque[datetime] = deque()
+        self.seqs: deque[int] = deque()
+        self.keys: deque[str] = deque()
 
 
 class _DueQueue:
     """A priority queue of ``(due time, seq, key)``.
 
-    Items pushed in order (the common case: fresh entries, retries) go to a FIFO
-    lane kept as three deques of references, so a pending entry costs no tuple
-    of its own; the others go to a heap of tuples.
+    Most items arrive in order: fresh entries, retries, and the next entry of
+    each recipient as the one before it is delivered (one ordered run per
+    update being drained). Each such run goes to a FIFO lane (up to
+    ``_LANES``), where an item costs three references and O(1) work; an
+    item that extends no lane goes to a heap of tuples.
     """
 
-    __slots__ = ("_heap", "_keys", "_seqs", "_times")
+    __slots__ = ("_heap", "_lanes")
 
     def __init__(self) -> None:
-        self._times: deque[datetime] = deque()
-        self._seqs: deque[int] = deque()
-        self._keys: deque[str] = deque()
+        self._lanes: list[_Lane] = []
         self._heap: list[_Due] = []
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self._heap)
+        return sum(len(lane.keys) for lane in self._lanes) + len(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._lanes or self._heap)  # an emptied lane is dropped
 
     def push(self, when: datetime, seq: int, key: str) -> None:
-        times = self._times
-        if not times or (when, seq) >= (times[-1], self._seqs[-1]):
-            times.append(when)
-            self._seqs.append(seq)
-            self._keys.append(key)
+        for lane in self._lanes:
+            last = lane.times[-1]
+            if when > last or (when == last and seq >= lane.seqs[-1]):
+                lane.times.append(when)
+                lane.seqs.append(seq)
+                lane.keys.append(key)
+                return
+        if len(self._lanes) < _LANES:
+            lane = _Lane()
+            lane.times.append(when)
+            lane.seqs.append(seq)
+            lane.keys.append(key)
+            self._lanes.append(lane)
         else:
             heapq.heappush(self._heap, (when, seq, key))
 
-    def peek(self) -> _Due:
+    def _first_lane(self) -> _Lane | None:
+        """The lane whose head comes first, or None if the heap's head comes before all."""
+        best: _Lane | None = None
+        for lane in self._lanes:
+            if best is None:
+                best = lane
+                continue
+            when, top = lane.times[0], best.times[0]
+            if when < top or (when == top and lane.seqs[0] < best.seqs[0]):
+                best = lane
         heap = self._heap
-        if self._keys:
-            first = (self._times[0], self._seqs[0], self._keys[0])
-            return heap[0] if heap and heap[0] < first else first
-        return heap[0]
+        if heap and (best is None or heap[0] < (best.times[0], best.seqs[0], best.keys[0])):
+            return None
+        return best
+
+    def peek(self) -> _Due:
+        lane = self._first_lane()
+        if lane is None:
+            return self._heap[0]
+        return (lane.times[0], lane.seqs[0], lane.keys[0])
 
     def pop(self) -> _Due:
-        heap = self._heap
-        if self._keys:
-            first = (self._times[0], self._seqs[0], self._keys[0])
-            if heap and heap[0] < first:
-                return heapq.heappop(heap)
-            self._times.popleft()
-            self._seqs.popleft()
-            self._keys.popleft()
-            return first
-        return heapq.heappop(heap)
+        lane = self._first_lane()
+        if lane is None:
+            return heapq.heappop(self._heap)
+        item = (lane.times.popleft(), lane.seqs.popleft(), lane.keys.popleft())
+        if not lane.keys:
+            self._lanes.remove(lane)
+        return item
 
 
 class _Message:
@@ -916,6 +961,14 @@ class _Message:
         self.created_at = fanout.created_at
         self.locale = fanout.locale
         self.prefix_length = len(fanout.key_prefix) + 1
+
+
+def _recipient(entry: _Entry) -> str:
+    """``entry.recipient`` without the property call (the relay's hot path)."""
+    payload = entry.payload
+    if type(payload) is _Message:
+        return entry.key[payload.prefix_length :]
+    return payload.recipient  # type: ignore[union-attr]
 
 
 _STATES = (OutboxState.PENDING, OutboxState.DELIVERED, OutboxState.DEAD)

@@ -1,0 +1,66 @@
+"""The performance issue's targets, by (scenario, backend): checked in the table, never asserted."""
+
+from __future__ import annotations
+
+import attrs
+
+from benchmarks.commands import COMMANDS
+from benchmarks.common import Run
+
+
+@attrs.frozen
+class Target:
+    """A target in words, and the bounds it sets on a row's median run."""
+
+    text: str
+    min_rate: float | None = None
+    max_ratio: float | None = None
+    max_seconds: float | None = None
+    max_p50_us: float | None = None
+    max_bytes: float | None = None
+
+    def met(self, run: Run) -> bool:
+        """Whether ``run`` keeps every bound (a bound it has no value for is not kept)."""
+        bounds = [
+            (self.min_rate, run.throughput, -1),
+            (self.max_ratio, run.ratio, 1),
+            (self.max_seconds, run.seconds, 1),
+            (self.max_p50_us, run.p50_us, 1),
+            (self.max_bytes, run.bytes_per_item, 1),
+        ]
+        return all(
+            value is not None and sign * value <= sign * bound
+            for bound, value, sign in bounds
+            if bound is not None
+        )
+
+
+def _targets() -> dict[tuple[str, str], Target]:
+    """The issue's table, one entry per row and backend (SQLite "n/a" rows have none)."""
+    targets = {
+        ("alert storm", "memory"): Target(
+            ">= 300,000/s, <= 5x bare", min_rate=300_000, max_ratio=5
+        ),
+        ("alert storm", "sqlite"): Target(">= 100,000/s", min_rate=100_000),
+        ("fan-out enqueue", "memory"): Target("<= 0.5 s", max_seconds=0.5),
+        ("fan-out enqueue", "sqlite"): Target("<= 2 s", max_seconds=2),
+        ("delivery, batches of 100", "memory"): Target(">= 100,000/s", min_rate=100_000),
+        ("delivery, batches of 100", "sqlite"): Target(">= 20,000/s", min_rate=20_000),
+        ("memory per linked ticket", "memory"): Target("<= 300 B", max_bytes=300),
+        ("open a large store", "sqlite"): Target("<= 0.2 s", max_seconds=0.2),
+    }
+    for backend, rate, p50_us, p50_text in (
+        ("memory", 5_000, 300, "p50 <= 300 us"),
+        ("sqlite", 2_000, 2_000, "p50 <= 2 ms"),
+    ):
+        for history in ("small", "large"):
+            targets[f"triage ({history} history)", backend] = Target(
+                f">= {rate:,}/s", min_rate=rate
+            )
+        targets["triage cost, large / small history", backend] = Target("<= 1.2x", max_ratio=1.2)
+        for command in COMMANDS:
+            targets[command, backend] = Target(p50_text, max_p50_us=p50_us)
+    return targets
+
+
+TARGETS = _targets()
