@@ -80,4 +80,4 @@ def bench_commands(make_store: MakeStore, rounds: int) -> list[Run]:
 def command_cases(backend: str, make_store: MakeStore, rounds: int) -> list[Case]:
     """The three command rows of ``backend``, measured together."""
     specs = tuple(Spec(name, backend, f"{rounds:,} commands", "commands") for name in COMMANDS)
-    return [Case(specs, lambda: bench_commands(make_store, rounds))]
+    return [Case("commands", specs, lambda: bench_commands(make_store, rounds))]

@@ -97,6 +97,7 @@ class Spec:
 class Case:
     """Rows measured together: each call of ``bench()`` returns one run per spec, in order."""
 
+    name: str
     specs: tuple[Spec, ...]
     bench: Callable[[], Sequence[Run]]
 

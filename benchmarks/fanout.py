@@ -114,7 +114,7 @@ def bench_fanout(make_store: MakeStore, tickets: int, memory: bool) -> list[Run]
     seconds, latencies = deliver_all(desk, 2 * tickets)
     runs.append(measured(2 * tickets, seconds, latencies, reference_delivery(2 * tickets)))
     if memory:
-        del desk
+        del desk  # freed before the next desk is built
         runs.append(Run(items=tickets, bytes_per_item=bytes_per_ticket(make_store, tickets)))
     return runs
 
@@ -133,7 +133,7 @@ def fanout_cases(backend: str, make_store: MakeStore, tickets: int) -> list[Case
     )
     if memory:
         specs += (Spec("memory per linked ticket", backend, f"{tickets:,} tickets", "tickets"),)
-    return [Case(specs, lambda: bench_fanout(make_store, tickets, memory))]
+    return [Case("fan-out", specs, lambda: bench_fanout(make_store, tickets, memory))]
 
 
 def scale_fanout(make_store: MakeStore, tickets: int) -> dict[str, float]:

@@ -25,11 +25,11 @@ HEADER = (
     "p50 (us)",
     "time",
     "peak memory",
-    "x bare",
+    "ratio to bare",
     "target",
     "met",
 )
-RIGHT = {"throughput", "p50 (us)", "time", "peak memory", "x bare"}
+RIGHT = {"throughput", "p50 (us)", "time", "peak memory", "ratio to bare"}
 MEDIANS = ("seconds", "p50_us", "bare_seconds", "ratio", "peak_mib", "bytes_per_item")
 
 
@@ -162,6 +162,7 @@ def _curve_json(curve: Curve) -> dict[str, Any]:
             for p in curve.points
         ],
         "largest_over_smallest": curve.growth,
+        "trend": curve.trend,
     }
 
 

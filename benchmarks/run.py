@@ -25,11 +25,11 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.commands import command_cases
-from benchmarks.common import BACKENDS, Case, Run, Stores
+from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores
 from benchmarks.fanout import fanout_cases
 from benchmarks.report import Row, results_table, scaling_table, write_json
 from benchmarks.scaling import FULL_SIZES, NOTE, PROBES, QUICK_SIZES, Curve, run_scaling
@@ -49,19 +49,18 @@ def build_cases(chosen: set[str], quick: bool, stores: Stores) -> list[Case]:
     """The cases of the chosen scenarios, at quick or full sizes, scenario by scenario."""
     total, fingerprints = (20_000, 1_000) if quick else (1_000_000, 10_000)
     reports, small, large = (2_000, 100, 1_000) if quick else (100_000, 1_000, 100_000)
+    rounds, tickets = (200, 5_000) if quick else (2_000, 100_000)
+    on_each_backend: dict[str, Callable[[str, MakeStore], list[Case]]] = {
+        "storm": lambda backend, make: storm_cases(backend, make, total, fingerprints),
+        "commands": lambda backend, make: command_cases(backend, make, rounds),
+        "triage": lambda backend, make: triage_cases(backend, make, reports, small, large),
+        "fanout": lambda backend, make: fanout_cases(backend, make, tickets),
+    }
     cases: list[Case] = []
-    for backend in BACKENDS:
-        if "storm" in chosen:
-            cases += storm_cases(backend, stores.maker(backend), total, fingerprints)
-    for backend in BACKENDS:
-        if "commands" in chosen:
-            cases += command_cases(backend, stores.maker(backend), 200 if quick else 2_000)
-    for backend in BACKENDS:
-        if "triage" in chosen:
-            cases += triage_cases(backend, stores.maker(backend), reports, small, large)
-    for backend in BACKENDS:
-        if "fanout" in chosen:
-            cases += fanout_cases(backend, stores.maker(backend), 5_000 if quick else 100_000)
+    for name, make_cases in on_each_backend.items():
+        if name in chosen:
+            for backend in BACKENDS:
+                cases += make_cases(backend, stores.maker(backend))
     if "sqlite" in chosen:
         cases += open_cases(*((2_000, 20_000) if quick else (100_000, 1_000_000)))
     return cases
@@ -72,7 +71,7 @@ def measure(cases: Sequence[Case], repeat: int, stores: Stores) -> list[Row]:
     rows = []
     for number, case in enumerate(cases, 1):
         runs: list[list[Run]] = [[] for _ in case.specs]
-        first = case.specs[0]
+        backend = case.specs[0].backend
         for attempt in range(1, repeat + 1):
             started = time.perf_counter()
             try:
@@ -82,7 +81,7 @@ def measure(cases: Sequence[Case], repeat: int, stores: Stores) -> list[Row]:
             for slot, run in zip(runs, measured, strict=True):
                 slot.append(run)
             progress(
-                f"[{number}/{len(cases)}] {first.scenario} ({first.backend}) "
+                f"[{number}/{len(cases)}] {case.name} ({backend}) "
                 f"run {attempt}/{repeat}: {time.perf_counter() - started:.1f} s"
             )
         rows += [Row(spec, tuple(r)) for spec, r in zip(case.specs, runs, strict=True)]
@@ -131,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.scaling:
             backends = BACKENDS if args.scaling_backend == "both" else (args.scaling_backend,)
             names = [name for name in PROBES if name in chosen]
+            if not names:
+                progress("--scaling: none of storm, triage, fanout chosen; no scaling")
             sizes = QUICK_SIZES if quick else FULL_SIZES
             curves = run_scaling(names, backends, sizes, stores, progress)
     mode = "quick sizes" if quick else "full sizes"

@@ -86,4 +86,4 @@ def open_cases(incidents: int, alerts: int) -> list[Case]:
     spec = Spec(
         "open a large store", "sqlite", f"{incidents:,} incidents + {alerts:,} alerts", "opens"
     )
-    return [Case((spec,), lambda: [bench_open(incidents, alerts)])]
+    return [Case("open", (spec,), lambda: [bench_open(incidents, alerts)])]

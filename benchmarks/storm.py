@@ -103,7 +103,7 @@ def bench_storm(make_store: MakeStore, total: int, fingerprints: int) -> Run:
 def storm_cases(backend: str, make_store: MakeStore, total: int, fingerprints: int) -> list[Case]:
     """The storm row of ``backend``."""
     spec = Spec("alert storm", backend, f"{total:,} signals / {fingerprints:,} fp", "signals")
-    return [Case((spec,), lambda: [bench_storm(make_store, total, fingerprints)])]
+    return [Case("alert storm", (spec,), lambda: [bench_storm(make_store, total, fingerprints)])]
 
 
 def scale_storm(make_store: MakeStore, signals: int) -> dict[str, float]:

@@ -165,7 +165,7 @@ def triage_cases(
             "reports",
         ),
     )
-    return [Case(specs, lambda: bench_history(make_store, reports, small, large))]
+    return [Case("triage", specs, lambda: bench_history(make_store, reports, small, large))]
 
 
 def scale_triage(make_store: MakeStore, reports: int) -> dict[str, float]:

@@ -74,7 +74,7 @@ def _to_topic(value: Topic | str) -> Topic:
     return check_enum("topic", Topic, value)
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True)
 class Notification:
     """One message to one recipient, with a stable idempotency ``key``.
 
@@ -111,21 +111,21 @@ class Notification:
     ) -> Notification:
         """Build from fields already validated (one fan-out's shared text, a stored row).
 
-        Notifications are not slotted, so this is one dictionary update: the
-        relay materialises one per notification it sends.
+        The relay materialises one per notification it sends, so this skips
+        the validators and converters (slotted, so a notification a notifier
+        keeps costs one small object).
         """
         self = object.__new__(cls)
-        self.__dict__.update(
-            key=key,
-            recipient=recipient,
-            recipient_kind=recipient_kind,
-            topic=topic,
-            incident_id=incident_id,
-            subject=subject,
-            body=body,
-            created_at=created_at,
-            locale=locale,
-        )
+        set_field = object.__setattr__
+        set_field(self, "key", key)
+        set_field(self, "recipient", recipient)
+        set_field(self, "recipient_kind", recipient_kind)
+        set_field(self, "topic", topic)
+        set_field(self, "incident_id", incident_id)
+        set_field(self, "subject", subject)
+        set_field(self, "body", body)
+        set_field(self, "created_at", created_at)
+        set_field(self, "locale", locale)
         return self
 
 
