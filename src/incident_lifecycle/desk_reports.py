@@ -128,61 +128,117 @@ class ReportCommands:
             raise InvalidInput("decision", "must be a TriageDecision")
 
         def work(tx: StoreTransaction) -> TriageResult:
-            existing = tx.report(report.ticket_id)
-            if existing is not None:
-                return _already_triaged(existing)
             now = self._now()
-            if decision is None:
-                chosen, candidates = self._assess_among(tx, report, now)
-            else:
-                chosen, candidates = decision, []
-            stored = copy.copy(report)
             events: list[DomainEvent] = []
             notes: list[Notification] = []
-            incident: ServiceIncident | None = None
-            if chosen.outcome is TriageOutcome.LINK_EXISTING:
-                # The policy chose among incidents read in this transaction:
-                # no need to read the chosen one again.
-                incident = next(
-                    (i for i in candidates if i.id == chosen.incident_id), None
-                ) or tx.incident(chosen.incident_id or "")
-                if incident.status not in OPEN_STATUSES:
-                    raise InvalidTransition(
-                        "incident", incident.id, "link a ticket to", incident.status.value
-                    )
-            elif chosen.outcome is TriageOutcome.OPEN_NEW:
-                incident = self._open_from_report(tx, stored, chosen, actor, now, events, notes)
-            events.append(
-                ReportTriaged(
-                    incident_id=incident.id if incident else None,
-                    actor=actor,
-                    at=now,
-                    ticket_id=stored.ticket_id,
-                    outcome=chosen.outcome.value,
-                    overridden=decision is not None,
-                    reasons=chosen.reasons,
-                )
-            )
-            if incident is None:
-                REPORT_LIFECYCLE.fire_many([stored], "troubleshoot", now=now)
-                tx.add_report(stored)
-            else:
-                tx.add_report(stored)
-                self._link(tx, stored, incident, actor, now, events, notes)
-                tx.save_reports([stored])
-                if chosen.outcome is TriageOutcome.OPEN_NEW:
-                    self._link_surge(tx, stored, incident, actor, now, events, notes)
-            tx.append(events)
-            tx.enqueue(notes, now)
-            return TriageResult(
-                decision=chosen,
-                report=stored,
-                incident_id=incident.id if incident else None,
-                applied=True,
-                overridden=decision is not None,
-            )
+            result = self._triage_in(tx, report, actor, decision, now, events, notes)
+            if events:
+                tx.append(events)
+                tx.enqueue(notes, now)
+            return result
 
         return self._run(work)
+
+    def triage_reports(self, reports: Sequence[CustomerReport], by: Actor) -> list[TriageResult]:
+        """Triage a batch of reports in one transaction, in order, by the policy.
+
+        The bulk form of :meth:`triage_report` for a flood of tickets: each
+        report is assessed in turn and sees the reports and incidents of the
+        ones before it (so a surge within the batch opens one incident, and
+        the reports after it link to that incident). One transaction per
+        batch: all the batch is kept, or none of it. A ticket triaged before,
+        or twice in the batch, is returned as it is (``applied`` false).
+
+        Raises:
+            InvalidInput: ``reports`` is not a sequence of received
+                ``CustomerReport``; the field names the item
+                (``reports[3]``). Nothing of the batch is kept.
+        """
+        actor = _actor(by)
+        check_permitted(actor, Action.TRIAGE)
+        if isinstance(reports, CustomerReport | str) or not isinstance(reports, Sequence):
+            raise InvalidInput("reports", "must be a sequence of CustomerReport")
+        for index, report in enumerate(reports):
+            try:
+                _check_report(report)
+            except InvalidInput as error:
+                raise InvalidInput(f"reports[{index}]", error.reason) from None
+        if not reports:
+            return []
+
+        def work(tx: StoreTransaction) -> list[TriageResult]:
+            now = self._now()
+            events: list[DomainEvent] = []
+            notes: list[Notification] = []
+            results = [
+                self._triage_in(tx, report, actor, None, now, events, notes) for report in reports
+            ]
+            if events:
+                tx.append(events)
+                tx.enqueue(notes, now)
+            return results
+
+        return self._run(work)
+
+    def _triage_in(
+        self,
+        tx: StoreTransaction,
+        report: CustomerReport,
+        actor: Actor,
+        decision: TriageDecision | None,
+        now: datetime,
+        events: list[DomainEvent],
+        notes: list[Notification],
+    ) -> TriageResult:
+        """Triage one report inside ``tx``; its events and notifications join the lists."""
+        existing = tx.report(report.ticket_id)
+        if existing is not None:
+            return _already_triaged(existing)
+        if decision is None:
+            chosen, candidates = self._assess_among(tx, report, now)
+        else:
+            chosen, candidates = decision, []
+        stored = copy.copy(report)
+        incident: ServiceIncident | None = None
+        if chosen.outcome is TriageOutcome.LINK_EXISTING:
+            # The policy chose among incidents read in this transaction:
+            # no need to read the chosen one again.
+            incident = next(
+                (i for i in candidates if i.id == chosen.incident_id), None
+            ) or tx.incident(chosen.incident_id or "")
+            if incident.status not in OPEN_STATUSES:
+                raise InvalidTransition(
+                    "incident", incident.id, "link a ticket to", incident.status.value
+                )
+        elif chosen.outcome is TriageOutcome.OPEN_NEW:
+            incident = self._open_from_report(tx, stored, chosen, actor, now, events, notes)
+        events.append(
+            ReportTriaged(
+                incident_id=incident.id if incident else None,
+                actor=actor,
+                at=now,
+                ticket_id=stored.ticket_id,
+                outcome=chosen.outcome.value,
+                overridden=decision is not None,
+                reasons=chosen.reasons,
+            )
+        )
+        if incident is None:
+            REPORT_LIFECYCLE.fire_many([stored], "troubleshoot", now=now)
+            tx.add_report(stored)
+        else:
+            tx.add_report(stored)
+            self._link(tx, stored, incident, actor, now, events, notes)
+            tx.save_reports([stored])
+            if chosen.outcome is TriageOutcome.OPEN_NEW:
+                self._link_surge(tx, stored, incident, actor, now, events, notes)
+        return TriageResult(
+            decision=chosen,
+            report=stored,
+            incident_id=incident.id if incident else None,
+            applied=True,
+            overridden=decision is not None,
+        )
 
     def _open_from_report(
         self,
