@@ -34,8 +34,12 @@ OPEN_INCIDENTS = 1_000
 
 
 def triage_desk(make_store: MakeStore, open_incidents: int, resolved: int) -> IncidentDesk:
-    """A desk holding ``resolved`` resolved incidents, then ``open_incidents`` open ones
-    (20 products, 10 regions), written in bulk in one transaction."""
+    """A desk holding ``resolved`` resolved incidents, then ``open_incidents`` open ones,
+    written in bulk in one transaction.
+
+    Open incidents cover every (product, region) pair of the 20 products and 10
+    regions, so each report has candidates in its region from the start.
+    """
     desk = new_desk(make_store())
     with desk.store.transaction() as tx:
         for n in range(resolved):
@@ -56,7 +60,8 @@ def triage_desk(make_store: MakeStore, open_incidents: int, resolved: int) -> In
             )
             tx.add_incident(incident)
         for n in range(open_incidents):
-            product, region = PRODUCTS[n % len(PRODUCTS)], REGIONS[n % len(REGIONS)]
+            product = PRODUCTS[n % len(PRODUCTS)]
+            region = REGIONS[(n // len(PRODUCTS)) % len(REGIONS)]
             incident = ServiceIncident(
                 id=tx.new_id("INC"),
                 title=f"Slow pages and errors on checkout {n}",
@@ -127,6 +132,35 @@ def run_triage(desk: IncidentDesk, reports: list[CustomerReport]) -> tuple[float
     return seconds, latencies
 
 
+BATCH = 100
+
+
+def run_batches(desk: IncidentDesk, reports: list[CustomerReport]) -> tuple[float, list[float]]:
+    """Triage in batches of ``BATCH`` (one transaction each); latencies are per report."""
+    outcomes: list[TriageOutcome | None] = []
+    batches = [reports[start : start + BATCH] for start in range(0, len(reports), BATCH)]
+
+    def triage(batch: list[CustomerReport]) -> None:
+        results = desk.triage_reports(batch, AGENT)
+        outcomes.extend(r.decision.outcome if r.applied else None for r in results)
+
+    seconds, latencies = timed_each(batches, triage)
+    if None in outcomes or len(outcomes) != len(reports):
+        raise AssertionError("a report of a batch was not triaged")
+    if TriageOutcome.LINK_EXISTING not in outcomes:
+        raise AssertionError("no report of the batches was linked")
+    return seconds, [us / BATCH for us in latencies]
+
+
+def bench_batches(make_store: MakeStore, reports: int, resolved: int) -> Run:
+    """Triage ``reports`` reports in batches of ``BATCH`` on a fresh desk."""
+    desk = triage_desk(make_store, OPEN_INCIDENTS, resolved)
+    batch = make_reports(reports, 0)
+    seconds, latencies = run_batches(desk, batch)
+    bare = reference_triage(batch, list(desk.open_incidents()))
+    return measured(reports, seconds, latencies, bare)
+
+
 def bench_triage(make_store: MakeStore, reports: int, resolved: int) -> Run:
     """Triage ``reports`` reports on a fresh desk; then the peak memory of 2,000 more."""
     desk = triage_desk(make_store, OPEN_INCIDENTS, resolved)
@@ -165,7 +199,18 @@ def triage_cases(
             "reports",
         ),
     )
-    return [Case("triage", specs, lambda: bench_history(make_store, reports, small, large))]
+    batches = (
+        Spec(
+            f"triage, batches of {BATCH}",
+            backend,
+            f"{size} / {small:,} resolved",
+            "reports",
+        ),
+    )
+    return [
+        Case("triage", specs, lambda: bench_history(make_store, reports, small, large)),
+        Case("triage batches", batches, lambda: [bench_batches(make_store, reports, small)]),
+    ]
 
 
 def scale_triage(make_store: MakeStore, reports: int) -> dict[str, float]:

@@ -8,13 +8,13 @@ a machine per ticket; the table is compiled from ``ReportLifecycle`` itself.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar, overload
 
 import attrs
 
+from ._copies import clone
 from .cadence import UpdateDue, update_due
 from .domain._checks import check_aware, check_identifier, check_text
 from .domain.actors import Action, Actor, check_permitted
@@ -198,7 +198,7 @@ class ReportCommands:
             chosen, candidates = self._assess_among(tx, report, now)
         else:
             chosen, candidates = decision, []
-        stored = copy.copy(report)
+        stored = clone(report)
         incident: ServiceIncident | None = None
         if chosen.outcome is TriageOutcome.LINK_EXISTING:
             # The policy chose among incidents read in this transaction:

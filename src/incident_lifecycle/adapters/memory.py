@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from .._copies import clone as _clone
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -24,7 +25,6 @@ from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, S
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxState, OutboxStats
-from ._copies import clone as _clone
 
 __all__ = ["InMemoryStore"]
 

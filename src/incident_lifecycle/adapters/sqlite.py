@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .._copies import clone
 from ..codec import decode, encode
 from ..domain.alerts import Alert
 from ..domain.errors import (
@@ -50,7 +51,6 @@ from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, S
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind, Topic
 from ..ports import OutboxEntry, OutboxState, OutboxStats
-from ._copies import clone
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
