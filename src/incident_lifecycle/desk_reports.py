@@ -151,8 +151,10 @@ class ReportCommands:
 
         Raises:
             InvalidInput: ``reports`` is not a sequence of received
-                ``CustomerReport``; the field names the item
-                (``reports[3]``). Nothing of the batch is kept.
+                ``CustomerReport``, or a report cannot be applied (say a surge
+                on a product no team owns); the field names the item
+                (``reports[3]``). Nothing of the batch is kept. Any other
+                error carries a note naming the report it stopped at.
         """
         actor = _actor(by)
         check_permitted(actor, Action.TRIAGE)
@@ -170,9 +172,17 @@ class ReportCommands:
             now = self._now()
             events: list[DomainEvent] = []
             notes: list[Notification] = []
-            results = [
-                self._triage_in(tx, report, actor, None, now, events, notes) for report in reports
-            ]
+            results = []
+            for index, report in enumerate(reports):
+                try:
+                    results.append(self._triage_in(tx, report, actor, None, now, events, notes))
+                except InvalidInput as error:  # e.g. a surge on a product no team owns
+                    raise InvalidInput(
+                        f"reports[{index}]", f"{error.field}: {error.reason}"
+                    ) from error
+                except Exception as error:
+                    error.add_note(f"while triaging reports[{index}] ({report.ticket_id})")
+                    raise
             if events:
                 tx.append(events)
                 tx.enqueue(notes, now)
@@ -199,6 +209,7 @@ class ReportCommands:
         else:
             chosen, candidates = decision, []
         stored = clone(report)
+        stored.version = 0  # not stored yet: whatever version it came with means nothing
         incident: ServiceIncident | None = None
         if chosen.outcome is TriageOutcome.LINK_EXISTING:
             # The policy chose among incidents read in this transaction:
