@@ -64,6 +64,10 @@ class Stores:
         self._open.clear()
 
 
+BARE = ", bare reference"
+"""Suffix of a scaling measure that times the bare reference (run with the memory curves)."""
+
+
 @attrs.frozen
 class Run:
     """The raw values of one run of one table row (``None``: not measured)."""

@@ -121,7 +121,7 @@ def scaling_table(curves: Sequence[Curve]) -> str:
         cells = [curve.scenario, curve.backend]
         for size in sizes:
             point = at.get(size)
-            short = "*" if point and point.short else ""
+            short = "*" if point and point.short and curve.backend != "bare" else ""
             cells.append(f"{point.per_item_us:,.2f}{short}" if point else "-")
         cells.append(f"{curve.growth:.2f}x {curve.trend}")
         lines.append(cells)

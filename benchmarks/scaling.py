@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from benchmarks.common import MakeStore, Stores
+from benchmarks.common import BACKENDS, BARE, MakeStore, Stores
 from benchmarks.fanout import scale_fanout
 from benchmarks.storm import scale_storm
 from benchmarks.triage import scale_triage
@@ -27,7 +27,9 @@ NOTE = (
     f"Per-item cost in us: timed work / items. Each point repeats its size on fresh desks "
     f"until >= {MIN_SECONDS} s of work is timed; * marks a point stopped after "
     f"{MAX_WALL_SECONDS:.0f} s of wall time with less. Objects alive before the scaling "
-    f"starts are frozen (gc.freeze), so that the collection before each timed run is cheap."
+    f"starts are frozen (gc.freeze), so that the collection before each timed run is cheap. "
+    f"Rows marked 'bare' time the bare reference of the same work at the same sizes: "
+    f"its growth is what the machine's caches and allocator add, whatever the code."
 )
 
 
@@ -77,7 +79,8 @@ def measure_point(
     repeats = 0
     started = time.perf_counter()
     while not totals or (
-        min(totals.values()) < MIN_SECONDS and time.perf_counter() - started < MAX_WALL_SECONDS
+        min(v for k, v in totals.items() if not k.endswith(BARE)) < MIN_SECONDS
+        and time.perf_counter() - started < MAX_WALL_SECONDS
     ):
         try:
             for name, seconds in probe(make_store, items).items():
@@ -125,4 +128,9 @@ def _curves(
             points.setdefault(measure, []).append(point)
         elapsed = time.perf_counter() - started
         progress(f"scaling {name} ({backend}) at {items:,}: {elapsed:.1f} s")
-    return [Curve(measure, backend, tuple(p)) for measure, p in points.items()]
+    # The bare references do not depend on the store: shown once, with the memory curves.
+    return [
+        Curve(measure.removesuffix(BARE), "bare" if measure.endswith(BARE) else backend, tuple(p))
+        for measure, p in points.items()
+        if backend == BACKENDS[0] or not measure.endswith(BARE)
+    ]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from benchmarks.common import (
+    BARE,
     PRODUCTS,
     REGIONS,
     START,
@@ -110,4 +111,7 @@ def scale_storm(make_store: MakeStore, signals: int) -> dict[str, float]:
     """Seconds for ``signals`` signals over ``signals / 100`` fingerprints."""
     feed = storm_signals(signals, max(1, signals // 100))
     seconds, _ = run_storm(make_store, feed, BATCH)
-    return {"alert storm": seconds}
+    return {
+        "alert storm": seconds,
+        f"alert storm{BARE}": stopwatch(lambda: reference_storm(feed, BATCH)),
+    }

@@ -12,7 +12,7 @@ import bisect
 import heapq
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -520,40 +520,34 @@ class _Transaction:
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
         self._check()
-        entries = self._t.entries
-        added = [
-            (_Entry(n.key, n, now), n.recipient) for n in notifications if n.key not in entries
-        ]
-        return self._add_entries(added)
+        return self._add_entries(((n.key, n, n.recipient) for n in notifications), now)
 
     def enqueue_fanout(self, fanout: FanOut, now: datetime) -> int:
         self._check()
-        entries = self._t.entries
         message = _Message(fanout)
         prefix = fanout.key_prefix + "/"
-        added = []
-        for recipient in fanout.recipients:
-            key = prefix + recipient
-            if key not in entries:
-                added.append((_Entry(key, message, now), recipient))
-        return self._add_entries(added)
+        return self._add_entries(((prefix + r, message, r) for r in fanout.recipients), now)
 
-    def _add_entries(self, added: list[tuple[_Entry, str]]) -> int:
-        """Append entries to the outbox (``recipient`` given, so the queues share its string)."""
+    def _add_entries(
+        self, rows: Iterable[tuple[str, _Message | Notification, str]], now: datetime
+    ) -> int:
+        """Append ``(key, payload, recipient)`` rows whose key is new (the recipient is
+        given, so the queues share its string); a key already there, or twice, is skipped."""
         t = self._t
         entries, queues, due = t.entries, t.queues, t.heap
-        seen: set[str] = set()
         kept = []
-        for entry, recipient in added:
-            if entry.key in seen:  # the same key twice in one call
+        seq = t.seq
+        for key, payload, recipient in rows:
+            if key in entries:
                 continue
-            seen.add(entry.key)
-            t.seq += 1
-            entry.seq = t.seq
-            entries[entry.key] = entry
-            if queues.append(recipient, entry.key):
-                due.push(entry.next_at, entry.seq, entry.key)
+            entry = _Entry(key, payload, now)
+            seq += 1
+            entry.seq = seq
+            entries[key] = entry
+            if queues.append(recipient, key):
+                due.push(now, seq, key)
             kept.append(entry)
+        t.seq = seq
 
         def undo() -> None:
             for entry in reversed(kept):
