@@ -83,6 +83,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
+# The ordered tables (links, updates, timeline, messages, outbox) use plain
+# rowids, not AUTOINCREMENT: a new row gets an id above every row kept, which
+# is all their order needs (an id freed by deleting the last row may come
+# again; nothing refers to a deleted row), and no commit has to write the
+# sequence table. A database created at schema 1 keeps its AUTOINCREMENT
+# tables; both behave the same.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (prefix TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -144,27 +150,27 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 CREATE INDEX IF NOT EXISTS reports_by_product ON reports (product, reported_at);
 CREATE TABLE IF NOT EXISTS links (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     ticket_id TEXT NOT NULL UNIQUE,
     incident_id TEXT NOT NULL REFERENCES incidents (id)
 );
 CREATE INDEX IF NOT EXISTS links_by_incident ON links (incident_id, seq);
 CREATE TABLE IF NOT EXISTS updates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     incident_id TEXT NOT NULL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS updates_by_incident ON updates (incident_id, seq);
 CREATE TABLE IF NOT EXISTS timeline (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     incident_id TEXT,
     name TEXT NOT NULL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline (incident_id, seq);
 CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     recipient_kind TEXT NOT NULL,
     topic TEXT NOT NULL,
     incident_id TEXT,
@@ -174,7 +180,7 @@ CREATE TABLE IF NOT EXISTS messages (
     locale TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
     recipient TEXT NOT NULL,
     message_id INTEGER NOT NULL REFERENCES messages (id),
