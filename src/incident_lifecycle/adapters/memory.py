@@ -561,11 +561,18 @@ class _Transaction:
         old = entry.state_tuple()
         self._undo.append(lambda: entry.restore(old))
 
-    def _is_live_head(self, when: datetime, key: str) -> bool:
+    def _live_head(self, when: datetime, key: str) -> _Entry | None:
+        """The entry a due item ``(when, _, key)`` stands for, if it is still its
+        recipient's pending head due at ``when``; None for a stale item."""
         entry = self._t.entries.get(key)
-        if entry is None or entry._state_attempts & 3 or entry.next_at != when:  # not pending
-            return False
-        return self._t.queues.head(entry.recipient) == key
+        if (
+            entry is None
+            or entry._state_attempts & 3  # not pending
+            or entry.next_at != when
+            or self._t.queues.head(_recipient(entry)) != key
+        ):
+            return None
+        return entry
 
     def _push_head(self, recipient: str) -> None:
         key = self._t.queues.head(recipient)
@@ -603,7 +610,7 @@ class _Transaction:
         held_count = 0
         # The lane's head changes only when this loop takes it (claims join the tail).
         held = self._lease_head(unleased)
-        entries, queues, due = t.entries, t.queues, t.heap
+        entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
         while len(claimed) < limit:
             entry: _Entry | None = None
@@ -616,13 +623,8 @@ class _Transaction:
                     held = self._lease_head(unleased)
                 else:
                     popped.append(due.pop())
-                    entry = entries.get(key)
-                    if (
-                        entry is None
-                        or entry._state_attempts & 3  # not pending
-                        or entry.next_at != when
-                        or queues.head(_recipient(entry)) != key
-                    ):
+                    entry = self._live_head(when, key)
+                    if entry is None:
                         continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
                 entry = held
@@ -631,9 +633,7 @@ class _Transaction:
             if entry is None:
                 break
             touched.append(entry)
-            olds.append(
-                (entry._state_attempts, entry.next_at, entry.claim, entry.error, entry.updated_at)
-            )
+            olds.append(entry.state_tuple())
             entry._state_attempts += 4  # one more attempt (see _Entry)
             entry.claim = claim
             entry.next_at = lease_until
@@ -675,12 +675,11 @@ class _Transaction:
         entries, queues = t.entries, t.queues
         done: list[tuple[_Entry, tuple[Any, ...], int]] = []
         code = _STATE_CODES[state]
-        due = t.heap
         for key in keys:
             entry = entries.get(key)
             if entry is None or entry._state_attempts & 3:  # not pending
                 continue
-            old = (entry._state_attempts, entry.next_at, entry.claim, entry.error, entry.updated_at)
+            old = entry.state_tuple()
             entry._state_attempts = (entry._state_attempts & ~3) | code
             entry.claim = None
             entry.error = error
@@ -689,10 +688,7 @@ class _Transaction:
             position = queues.remove(recipient, entry.key)
             done.append((entry, old, position))
             if position == 0:  # the recipient's next entry is now due in its turn
-                following = queues.head(recipient)
-                if following is not None:
-                    after = entries[following]
-                    due.push(after.next_at, after.seq, following)
+                self._push_head(recipient)
 
         def undo() -> None:
             for entry, old, position in reversed(done):
@@ -777,7 +773,7 @@ class _Transaction:
     def next_due_at(self) -> datetime | None:
         self._check()
         due = self._t.heap
-        while due and not self._is_live_head(due.peek()[0], due.peek()[2]):
+        while due and self._live_head(due.peek()[0], due.peek()[2]) is None:
             # Stale now, but a rollback may make it live again: restore it then.
             item = due.pop()
             self._undo.append(lambda item=item: due.push(*item))  # type: ignore[misc]
