@@ -63,19 +63,13 @@ _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB eac
 _RETURNING = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 # Steps that bring a database written at schema ``n - 1`` to schema ``n``,
-# run before ``_SCHEMA`` (whose statements all say ``IF NOT EXISTS``).
+# run after ``_SCHEMA`` (whose statements all say ``IF NOT EXISTS``) has
+# created the tables and indexes the new schema adds.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 2: the product index of active incidents also holds each incident's
-    # region and detection time, so triage filters and orders candidates
-    # without reading the incidents it does not keep.
+    # region and detection time (``incident_products``), so triage filters and
+    # orders candidates without reading the incidents it does not keep.
     2: (
-        """CREATE TABLE incident_products (
-            product TEXT NOT NULL,
-            incident_id TEXT NOT NULL REFERENCES incidents (id),
-            region TEXT,
-            detected_at INTEGER NOT NULL,
-            PRIMARY KEY (product, incident_id)
-        ) WITHOUT ROWID""",
         "INSERT INTO incident_products (product, incident_id, region, detected_at) "
         "SELECT p.product, p.incident_id, i.region, i.detected_at "
         "FROM active_products p JOIN incidents i ON i.id = p.incident_id",
@@ -337,12 +331,12 @@ class SQLiteStore:
                     f"(schema {found}; this version reads up to {SCHEMA_VERSION})"
                 )
             if found is None or found < SCHEMA_VERSION:
-                for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
-                    for step in _MIGRATIONS.get(version, ()):
-                        conn.execute(step)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+                    for step in _MIGRATIONS.get(version, ()):
+                        conn.execute(step)
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
