@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incident_lifecycle.domain import InvalidInput
-from incident_lifecycle.domain._checks import (
+from incident_lifecycle.domain.checks import (
     IDENTIFIER_MAX,
     MAX_LABELS,
     check_aware,

@@ -27,7 +27,7 @@ from incident_lifecycle.domain import (
     ServiceIncident,
     SeverityScale,
 )
-from incident_lifecycle.domain._checks import check_identifier, check_text
+from incident_lifecycle.domain.checks import check_identifier, check_text
 from incident_lifecycle.testing import strategies as ils
 from incident_lifecycle.testing.strategies import InvalidCase
 

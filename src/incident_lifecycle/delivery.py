@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from .domain._checks import check_int, check_non_negative
 from .domain.actors import Actor, Role
+from .domain.checks import check_int, check_non_negative
 from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
 from .notifications import DeliveryResult, DeliveryStatus, one_line

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 from .delivery import DeliveryReport, Relay, RetryPolicy
 from .desk_reports import ReportCommands
-from .domain._checks import check_aware, check_enum, check_identifier, check_int, check_text
 from .domain.actors import Action, Actor, Role, check_permitted
 from .domain.alerts import Alert, AlertSignal, AlertStatus
+from .domain.checks import check_aware, check_enum, check_identifier, check_int, check_text
 from .domain.errors import ConcurrencyConflict, InvalidInput, InvalidTransition
 from .domain.events import (
     AlertDetached,

@@ -16,8 +16,8 @@ import attrs
 
 from ._copies import clone
 from .cadence import UpdateDue, update_due
-from .domain._checks import check_aware, check_identifier, check_text
 from .domain.actors import Action, Actor, check_permitted
+from .domain.checks import check_aware, check_identifier, check_text
 from .domain.errors import InvalidInput, InvalidTransition, NotFound
 from .domain.events import (
     DomainEvent,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import attrs
 
-from .domain._checks import check_non_negative
 from .domain.alerts import AlertSignal
+from .domain.checks import check_non_negative
 from .domain.errors import InvalidInput
 
 __all__ = ["DEFAULT_GROUPING", "GroupingPolicy"]

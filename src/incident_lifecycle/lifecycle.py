@@ -29,8 +29,8 @@ from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 from statemachine.states import States
 
-from .domain._checks import check_aware
 from .domain.alerts import Alert, AlertStatus
+from .domain.checks import check_aware
 from .domain.errors import InvalidInput, InvalidTransition
 from .domain.incidents import IncidentStatus, ServiceIncident
 from .domain.reports import CustomerReport, ReportStatus

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import attrs
 
-from .domain._checks import aware, check_enum, identifier, instance, optional, text
+from .domain.checks import KEY_MAX, aware, check_enum, identifier, instance, optional, text
 from .domain.errors import InvalidInput
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 
 FIELD_MAX = 2_000
 """No substituted value is longer than this (it is cut with an ellipsis)."""
-KEY_MAX = 512
 
 
 class RecipientKind(enum.StrEnum):

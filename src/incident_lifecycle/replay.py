@@ -18,9 +18,9 @@ from importlib import resources
 from typing import Any
 
 from .codec import decode_datetime
-from .domain._checks import check_identifier
 from .domain.actors import Actor
 from .domain.alerts import AlertSignal
+from .domain.checks import check_identifier
 from .domain.errors import DecodeError, IncidentLifecycleError
 from .domain.incidents import RemediationItem, Review
 from .domain.reports import CustomerReport

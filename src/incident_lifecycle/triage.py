@@ -19,7 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from .domain._checks import (
+from .domain.alerts import AlertKind
+from .domain.checks import (
     _SURROGATE,
     check_enum,
     check_identifier,
@@ -28,7 +29,6 @@ from .domain._checks import (
     identifier,
     optional,
 )
-from .domain.alerts import AlertKind
 from .domain.errors import InvalidInput
 from .domain.incidents import OPEN_STATUSES, ServiceIncident
 from .domain.reports import CustomerReport, Symptom, TriageOutcome

@@ -11,7 +11,7 @@ import enum
 
 import attrs
 
-from ._checks import check_enum, identifier, optional
+from .checks import check_enum, identifier, optional
 from .errors import InvalidInput, NotPermitted
 
 __all__ = ["Action", "Actor", "Role", "check_permitted", "is_permitted"]

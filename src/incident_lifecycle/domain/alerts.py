@@ -13,7 +13,9 @@ from types import MappingProxyType
 
 import attrs
 
-from ._checks import (
+from .checks import (
+    FINGERPRINT_MAX,
+    SUMMARY_MAX,
     aware,
     check_enum,
     freeze_labels,
@@ -25,9 +27,6 @@ from ._checks import (
 )
 
 __all__ = ["FINGERPRINT_MAX", "SUMMARY_MAX", "Alert", "AlertKind", "AlertSignal", "AlertStatus"]
-
-FINGERPRINT_MAX = 255
-SUMMARY_MAX = 1024
 
 
 class AlertKind(enum.StrEnum):

@@ -13,8 +13,8 @@ from types import MappingProxyType
 
 import attrs
 
-from ._checks import aware, identifier, instance, integer, optional, text
 from .actors import Actor
+from .checks import aware, identifier, instance, integer, optional, text
 
 __all__ = [
     "EVENT_TYPES",

@@ -8,7 +8,13 @@ from datetime import date, datetime
 
 import attrs
 
-from ._checks import (
+from .actors import Actor
+from .alerts import AlertKind
+from .checks import (
+    BODY_MAX,
+    REASON_MAX,
+    REVIEW_TEXT_MAX,
+    TITLE_MAX,
     aware,
     check_date,
     check_enum,
@@ -19,29 +25,28 @@ from ._checks import (
     optional,
     text,
 )
-from .actors import Actor
-from .alerts import AlertKind
 from .errors import InvalidInput
 from .reports import Symptom
 from .severity import Severity
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "FINAL_STATUSES",
-    "OPEN_STATUSES",
-    "TITLE_MAX",
-    "UPDATE_BODY_MAX",
     "Handoff",
     "IncidentStatus",
+    "OPEN_STATUSES",
     "RemediationItem",
     "Review",
     "ServiceIncident",
     "StatusUpdate",
+    "TITLE_MAX",
+    "UPDATE_BODY_MAX",
     "Visibility",
+    "incident_order",
+    "regions_compatible",
 ]
 
-TITLE_MAX = 200
-UPDATE_BODY_MAX = 10_000
-REVIEW_TEXT_MAX = 20_000
+UPDATE_BODY_MAX = BODY_MAX
 
 
 class IncidentStatus(enum.StrEnum):
@@ -67,6 +72,18 @@ OPEN_STATUSES = frozenset(
 """The open phases: validated, not yet resolved."""
 FINAL_STATUSES = frozenset({IncidentStatus.CLOSED, IncidentStatus.DISMISSED, IncidentStatus.MERGED})
 """Statuses no event leaves."""
+ACTIVE_STATUSES = OPEN_STATUSES | {IncidentStatus.DETECTED}
+"""Detected (potential) or open: what new alerts join and stores index as active."""
+
+
+def regions_compatible(first: str | None, second: str | None) -> bool:
+    """The region rule: two regions match when equal; an unknown region never excludes."""
+    return first is None or second is None or first == second
+
+
+def incident_order(incident: ServiceIncident) -> tuple[datetime, int, str]:
+    """The order incidents are listed in: oldest detection first, ``INC-9`` before ``INC-10``."""
+    return (incident.detected_at, len(incident.id), incident.id)
 
 
 class Visibility(enum.StrEnum):
@@ -127,7 +144,7 @@ def _check_severity(
 class RemediationItem:
     """Follow-up work agreed in the review: what, which team, by when."""
 
-    description: str = attrs.field(validator=text(2_000))
+    description: str = attrs.field(validator=text(REASON_MAX))
     owner_team: str = attrs.field(validator=identifier())
     due: date = attrs.field()
 
@@ -178,7 +195,7 @@ class Handoff:
     incident_id: str = attrs.field(validator=identifier())
     from_team: str = attrs.field(validator=identifier())
     to_team: str = attrs.field(validator=identifier())
-    reason: str = attrs.field(validator=text(2_000))
+    reason: str = attrs.field(validator=text(REASON_MAX))
     at: datetime = attrs.field(validator=aware())
 
     @to_team.validator
@@ -230,7 +247,7 @@ class ServiceIncident:
     )
     """The body of the last public update, which a newly linked ticket is told."""
     resolution: str | None = attrs.field(default=None, validator=optional(text(UPDATE_BODY_MAX)))
-    dismissal_reason: str | None = attrs.field(default=None, validator=optional(text(2_000)))
+    dismissal_reason: str | None = attrs.field(default=None, validator=optional(text(REASON_MAX)))
     merged_into: str | None = attrs.field(default=None, validator=optional(identifier()))
     review: Review | None = attrs.field(default=None, validator=optional(instance(Review)))
     reopen_count: int = attrs.field(default=0, validator=integer(0))

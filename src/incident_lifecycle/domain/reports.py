@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from ._checks import aware, check_enum, identifier, integer, optional, text
+from .checks import BODY_MAX, aware, check_enum, identifier, integer, optional, text
 from .errors import InvalidInput
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
     "TriageOutcome",
 ]
 
-REPORT_SUMMARY_MAX = 10_000
+REPORT_SUMMARY_MAX = BODY_MAX
 _LOCALE = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import attrs
 
-from ._checks import check_identifier, identifier, integer, non_negative, text
+from .checks import check_identifier, identifier, integer, non_negative, text
 from .errors import InvalidInput
 
 __all__ = ["DEFAULT_SCALE", "SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "Severity", "SeverityScale"]

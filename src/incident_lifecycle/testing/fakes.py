@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from ..adapters.notifiers import RecordingNotifier
-from ..domain._checks import check_aware
+from ..domain.checks import check_aware
 from ..domain.errors import InvalidInput
 from ..notifications import DeliveryResult, Notification
 from ..ports import Notifier

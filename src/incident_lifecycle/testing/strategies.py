@@ -35,9 +35,9 @@ from typing import Any, TypeAlias, TypeVar
 import attrs
 from hypothesis import strategies as st
 
-from ..domain._checks import IDENTIFIER_MAX, LABEL_MAX, MAX_LABELS
 from ..domain.actors import Actor, Role
 from ..domain.alerts import FINGERPRINT_MAX, SUMMARY_MAX, Alert, AlertKind, AlertSignal, AlertStatus
+from ..domain.checks import IDENTIFIER_MAX, LABEL_MAX, MAX_LABELS
 from ..domain.events import EVENT_TYPES, DomainEvent
 from ..domain.incidents import (
     OPEN_STATUSES,

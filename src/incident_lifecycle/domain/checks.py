@@ -11,9 +11,30 @@ from typing import Any, TypeVar
 
 from .errors import InvalidInput
 
+# The named limits of every text field, in characters. Commands, entities,
+# events and the replay schema all read them from here.
 IDENTIFIER_MAX = 128
+"""Ids, product, region and team names, actor names."""
 MAX_LABELS = 64
+"""Labels on one alert signal."""
 LABEL_MAX = 255
+"""One label's key or value."""
+FINGERPRINT_MAX = 255
+"""An alert's deduplication fingerprint."""
+SEVERITY_NAME_MAX = 32
+"""A severity level's name (``SEV1``)."""
+TITLE_MAX = 200
+"""An incident's title."""
+SUMMARY_MAX = 1024
+"""An alert signal's summary."""
+REASON_MAX = 2_000
+"""A reason given for a command (dismiss, hand off, reopen, ...)."""
+BODY_MAX = 10_000
+"""A status update's body, a resolution, a troubleshooting note, a report's summary."""
+REVIEW_TEXT_MAX = 20_000
+"""A post-incident review's root cause or impact."""
+KEY_MAX = 512
+"""A notification's idempotency key."""
 
 # C0 and C1 control characters, DEL; text fields may still hold tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
