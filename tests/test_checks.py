@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incident_lifecycle.domain import InvalidInput
+from incident_lifecycle.domain.alerts import FINGERPRINT_MAX
 from incident_lifecycle.domain.checks import (
     IDENTIFIER_MAX,
     MAX_LABELS,
@@ -29,7 +30,6 @@ from incident_lifecycle.domain.checks import (
     instance,
     optional,
 )
-from incident_lifecycle.domain.alerts import FINGERPRINT_MAX
 from incident_lifecycle.testing import strategies as ils
 
 CONTROL = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]

@@ -30,7 +30,7 @@ from .domain.checks import (
     optional,
 )
 from .domain.errors import InvalidInput
-from .domain.incidents import OPEN_STATUSES, ServiceIncident
+from .domain.incidents import OPEN_STATUSES, ServiceIncident, regions_compatible
 from .domain.reports import CustomerReport, Symptom, TriageOutcome
 
 __all__ = [
@@ -348,7 +348,7 @@ class DefaultTriagePolicy:
     ) -> float | None:
         if incident.status not in OPEN_STATUSES or report.product not in incident.products:
             return None
-        if report.region and incident.region and report.region != incident.region:
+        if not regions_compatible(report.region, incident.region):
             reasons.append(
                 f"{incident.id} excluded: region {incident.region} is not {report.region}"
             )

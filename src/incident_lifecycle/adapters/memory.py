@@ -21,7 +21,14 @@ from .._copies import clone as _clone
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
-from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.incidents import (
+    ACTIVE_STATUSES,
+    IncidentStatus,
+    ServiceIncident,
+    StatusUpdate,
+    incident_order,
+    regions_compatible,
+)
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxState, OutboxStats
@@ -30,7 +37,6 @@ __all__ = ["InMemoryStore"]
 
 K = TypeVar("K")
 V = TypeVar("V")
-_ACTIVE_INCIDENT = OPEN_STATUSES | {IncidentStatus.DETECTED}
 _MISSING: Any = object()
 
 
@@ -304,8 +310,8 @@ class _Transaction:
 
     def _index_incident(self, new: ServiceIncident, old: ServiceIncident | None) -> None:
         t = self._t
-        was_active = old is not None and old.status in _ACTIVE_INCIDENT
-        is_active = new.status in _ACTIVE_INCIDENT
+        was_active = old is not None and old.status in ACTIVE_STATUSES
+        is_active = new.status in ACTIVE_STATUSES
         if (
             old is not None
             and old.status is IncidentStatus.DETECTED
@@ -350,9 +356,8 @@ class _Transaction:
             ids = t.active_incidents
         found = [t.incidents[i] for i in ids]
         if region is not None:
-            found = [i for i in found if i.region is None or i.region == region]
-        # Ties in time go by creation: ``INC-9`` before ``INC-10`` (same prefix, shorter first).
-        found.sort(key=lambda incident: (incident.detected_at, len(incident.id), incident.id))
+            found = [i for i in found if regions_compatible(i.region, region)]
+        found.sort(key=incident_order)
         return [_clone(incident) for incident in found]
 
     def incidents_detected_between(

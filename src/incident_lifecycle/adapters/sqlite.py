@@ -47,7 +47,7 @@ from ..domain.errors import (
     StoreError,
 )
 from ..domain.events import DomainEvent
-from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.incidents import ACTIVE_STATUSES, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..notifications import FanOut, Notification, RecipientKind, Topic
 from ..ports import OutboxEntry, OutboxState, OutboxStats
@@ -55,8 +55,15 @@ from ..ports import OutboxEntry, OutboxState, OutboxStats
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 2
-_ACTIVE = tuple(s.value for s in (*OPEN_STATUSES, IncidentStatus.DETECTED))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The domain's rules in SQL (``domain.incidents``): ``regions_compatible`` as a
+# filter, ``incident_order`` as an ORDER BY. The store contract checks the
+# results against the domain functions themselves.
+_REGION_MATCHES = "({0}.region IS NULL OR {0}.region = ?)"
+_INCIDENT_ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
+_PRODUCT_REGION, _INCIDENT_REGION = _REGION_MATCHES.format("p"), _REGION_MATCHES.format("i")
+_PRODUCT_ORDER = _INCIDENT_ORDER.format("p", "incident_id")
+_ORDER = _INCIDENT_ORDER.format("i", "id")
 _CHUNK = 500  # host parameters per IN (...) query
 _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
@@ -635,14 +642,14 @@ class _Transaction:
             incident.status.value,
             incident.group_key,
             _us(incident.detected_at),
-            int(incident.status.value in _ACTIVE),
+            int(incident.status in ACTIVE_STATUSES),
             _json(document),
             version,
         )
 
     def _index_products(self, incident: ServiceIncident) -> None:
         self._q("DELETE FROM incident_products WHERE incident_id = ?", (incident.id,))
-        if incident.status.value in _ACTIVE:
+        if incident.status in ACTIVE_STATUSES:
             detected = _us(incident.detected_at)
             self._many(
                 "INSERT INTO incident_products (product, incident_id, region, detected_at) "
@@ -682,17 +689,15 @@ class _Transaction:
             )
             params: list[Any] = [product]
             if region is not None:
-                sql += " AND (p.region IS NULL OR p.region = ?)"
+                sql += " AND " + _PRODUCT_REGION
                 params.append(region)
-            rows = self._q(
-                sql + " ORDER BY p.detected_at, length(p.incident_id), p.incident_id", params
-            )
+            rows = self._q(sql + _PRODUCT_ORDER, params)
             return [self._incident(row) for row in rows]
-        order = " ORDER BY i.detected_at, length(i.id), i.id"
+        order = _ORDER
         where = ["i.active = 1"]
         params = []
         if region is not None:
-            where.append("(i.region IS NULL OR i.region = ?)")
+            where.append(_INCIDENT_REGION)
             params.append(region)
         if group_key is not None:
             where.append("i.group_key = ?")
@@ -710,8 +715,8 @@ class _Transaction:
         low = _us(since) if since is not None else -(2**62)
         high = _us(until) if until is not None else 2**62
         rows = self._q(
-            "SELECT data, version FROM incidents WHERE detected_at >= ? AND detected_at < ? "
-            "ORDER BY detected_at, length(id), id",
+            "SELECT data, version FROM incidents i WHERE detected_at >= ? AND detected_at < ?"
+            + _ORDER,
             (low, high),
         )
         return [self._incident(row) for row in rows]

@@ -20,7 +20,7 @@ from ..domain.actors import Actor, Role
 from ..domain.alerts import Alert, AlertStatus
 from ..domain.errors import ConcurrencyConflict, NotFound
 from ..domain.events import IncidentAcknowledged
-from ..domain.incidents import OPEN_STATUSES, IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.incidents import IncidentStatus, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import INCIDENT_LIFECYCLE
 from ..notifications import CUSTOMER_TOPICS, FanOut, Notification, RecipientKind, Topic
@@ -32,7 +32,6 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 MICROSECOND = timedelta(microseconds=1)
 ENGINEER = Actor(name="ana", role=Role.ENGINEERING, team="support-eng")
-ACTIVE = OPEN_STATUSES | {IncidentStatus.DETECTED}
 
 Write = Callable[[StoreTransaction], object]
 

@@ -15,11 +15,17 @@ from hypothesis import strategies as st
 from ..domain.alerts import Alert, AlertStatus
 from ..domain.errors import ConcurrencyConflict, NotFound
 from ..domain.events import EVENT_TYPES, DomainEvent
-from ..domain.incidents import IncidentStatus, ServiceIncident, StatusUpdate
+from ..domain.incidents import (
+    ACTIVE_STATUSES,
+    IncidentStatus,
+    ServiceIncident,
+    StatusUpdate,
+    incident_order,
+    regions_compatible,
+)
 from ..domain.reports import CustomerReport, ReportStatus
 from . import strategies as ils
 from ._contract_kit import (
-    ACTIVE,
     EACH_KIND_EXAMPLES,
     HOUR,
     MICROSECOND,
@@ -350,8 +356,7 @@ class EntityChecks(StoreHarness):
                     active = tx.active_incidents()
                     everything = tx.incidents_detected_between(None, None)
                 expected = sorted(
-                    (i for i in added if i.status in ACTIVE),
-                    key=lambda i: (i.detected_at, len(i.id), i.id),
+                    (i for i in added if i.status in ACTIVE_STATUSES), key=incident_order
                 )
                 assert canonical(list(active)) == canonical(expected)
                 assert sorted(i.id for i in everything) == sorted(i.id for i in added)
@@ -379,7 +384,7 @@ class EntityChecks(StoreHarness):
                     assert canonical(tx.incident(first.id)) == canonical(replacement)
                     active = [i.id for i in tx.active_incidents()]
                     found = tx.incidents_detected_between(None, None)
-                assert active == ([first.id] if replacement.status in ACTIVE else [])
+                assert active == ([first.id] if replacement.status in ACTIVE_STATUSES else [])
                 assert canonical(list(found)) == canonical([replacement])
 
         check()
@@ -499,16 +504,18 @@ class EntityChecks(StoreHarness):
                         tx.add_incident(incident)
                 with store.transaction() as tx:
                     found = tx.active_incidents(**filters)
-            expected = [
-                i.id
-                for i in incidents
-                if i.status in ACTIVE
-                and filters.get("product", i.products[0]) in i.products
-                and filters.get("group_key", i.group_key) == i.group_key
-                and (i.region is None or filters.get("region", i.region) == i.region)
-            ]
-            expected.sort(key=lambda i: (incidents[int(i[4:]) - 1].detected_at, len(i), i))
-            assert [i.id for i in found] == expected
+            expected = sorted(
+                (
+                    i
+                    for i in incidents
+                    if i.status in ACTIVE_STATUSES
+                    and filters.get("product", i.products[0]) in i.products
+                    and filters.get("group_key", i.group_key) == i.group_key
+                    and regions_compatible(i.region, filters.get("region"))
+                ),
+                key=incident_order,
+            )
+            assert [i.id for i in found] == [i.id for i in expected]
 
         check()
 
