@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -121,6 +121,46 @@ def check_int(field: str, value: object, *, minimum: int = 0) -> int:
     if value < minimum:
         raise InvalidInput(field, f"must be at least {minimum}")
     return value
+
+
+def optional_identifier(field: str, value: object, *, max_len: int = IDENTIFIER_MAX) -> str | None:
+    """``None``, or ``value`` checked as an identifier."""
+    return None if value is None else check_identifier(field, value, max_len=max_len)
+
+
+def check_limit(field: str, value: object) -> int | None:
+    """A result limit: ``None`` (all) or an int of zero or more (at most that many)."""
+    return None if value is None else check_int(field, value)
+
+
+def check_ownership(field: str, value: object) -> dict[str, str]:
+    """A product -> engineering team mapping, copied; each name checked as an identifier."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, "must map each product to its engineering team")
+    out: dict[str, str] = {}
+    for product, team in value.items():
+        out[check_identifier(field, product)] = check_identifier(field, team)
+    return out
+
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+"""The earliest representable aware time (0001-01-01 UTC)."""
+LATEST = datetime.max.replace(tzinfo=UTC)
+"""The latest representable aware time (9999-12-31 23:59:59.999999 UTC)."""
+
+
+def shifted(when: datetime, delta: timedelta) -> datetime:
+    """``when + delta``, clamped to the representable range instead of overflowing.
+
+    ``when`` is an aware datetime; the result is in UTC. A deadline past the
+    year 9999 is "never" (:data:`LATEST`), a look-back before year 1 is
+    "since always" (:data:`EARLIEST`).
+    """
+    try:
+        return (when.astimezone(UTC) + delta).astimezone(UTC)
+    except OverflowError:
+        late = delta > timedelta(0) or (delta == timedelta(0) and when.year > 1)
+        return LATEST if late else EARLIEST
 
 
 def freeze_labels(value: object) -> Mapping[str, str]:
