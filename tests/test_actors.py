@@ -42,6 +42,7 @@ ALLOWED: dict[Action, set[Role]] = {
     Action.LINK_TICKET: {Role.SUPPORT},
     Action.END_TROUBLESHOOTING: {Role.SUPPORT},
     Action.DELIVER: set(Role),
+    Action.REDRIVE: {Role.MONITORING, Role.ENGINEERING},
 }
 OWNER_ONLY = [
     Action.VALIDATE,

@@ -33,7 +33,8 @@ from incident_lifecycle import (
     Review,
 )
 from incident_lifecycle.adapters import RecordingNotifier
-from incident_lifecycle.desk import ClearReceipt, IncidentDesk
+from incident_lifecycle.commands import ClearOutcome
+from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import (
     AlertDetached,
     AlertJoined,
@@ -43,7 +44,7 @@ from incident_lifecycle.domain.events import (
     SignalsDigestSent,
 )
 from incident_lifecycle.grouping import GroupingPolicy
-from incident_lifecycle.intake import AlertOutcome
+from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.notifications import Topic
 from incident_lifecycle.ports import Store
 from incident_lifecycle.testing import FakeClock
@@ -369,7 +370,7 @@ def test_clear_recovers_alert_of_potential_incident(desk: IncidentDesk) -> None:
     receipt = desk.clear_alert("fp-1")
 
     assert (receipt.outcome, receipt.alert_id, receipt.incident_id) == (
-        ClearReceipt.RECOVERED,
+        ClearOutcome.RECOVERED,
         first.alert_id,
         first.incident_id,
     )
@@ -392,7 +393,7 @@ def test_clear_of_every_alert_dismisses_potential_incident(
 
     receipt = desk.clear_alert("fp-2")
 
-    assert receipt.outcome == ClearReceipt.INCIDENT_DISMISSED
+    assert receipt.outcome == ClearOutcome.INCIDENT_DISMISSED
     incident = desk.incident(first.incident_id)
     assert incident.status is IncidentStatus.DISMISSED
     assert incident.dismissal_reason == "every signal recovered before validation"
@@ -412,7 +413,7 @@ def test_clear_on_open_incident_is_only_noted(desk: IncidentDesk) -> None:
     receipt = desk.clear_alert("fp-1", by=IM)
 
     assert (receipt.outcome, receipt.alert_id, receipt.incident_id) == (
-        ClearReceipt.NOTED,
+        ClearOutcome.NOTED,
         alert.id,
         incident_id,
     )
@@ -438,7 +439,7 @@ def test_clear_without_active_alert_is_a_noop(desk: IncidentDesk, fingerprint: s
     receipt = desk.clear_alert(fingerprint, by=MONITOR)
 
     assert (receipt.outcome, receipt.alert_id, receipt.incident_id) == (
-        ClearReceipt.NO_ACTIVE_ALERT,
+        ClearOutcome.NO_ACTIVE_ALERT,
         None,
         None,
     )

@@ -55,7 +55,7 @@ from incident_lifecycle.domain.events import (
     SeverityChanged,
     UpdatePosted,
 )
-from incident_lifecycle.intake import AlertOutcome
+from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.metrics import DurationStats
 from incident_lifecycle.notifications import Topic
 from incident_lifecycle.ports import Store

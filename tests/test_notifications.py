@@ -39,9 +39,9 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import RecordingNotifier
 from incident_lifecycle.adapters.notifiers import notification_to_dict
+from incident_lifecycle.commands.messages import incident_values
 from incident_lifecycle.delivery import RetryPolicy
 from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.fanout import incident_values
 from incident_lifecycle.notifications import (
     DEFAULT_TEMPLATES,
     FIELD_MAX,

@@ -30,9 +30,10 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.delivery import RetryPolicy
-from incident_lifecycle.desk import ClearReceipt, IncidentDesk
+from incident_lifecycle.commands import ClearOutcome
+from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import DeadLettersRedriven, NotificationDeadLettered
-from incident_lifecycle.intake import AlertOutcome
+from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.notifications import DeliveryResult, Notification
 from incident_lifecycle.ports import OutboxState, StoreTransaction
 from incident_lifecycle.testing import FakeClock, FlakyNotifier
@@ -257,7 +258,7 @@ def test_scenario_2_clearing_unknown_or_resolved_keys_is_a_recorded_no_op() -> N
     for key in ("fp-never-seen", "fp-db", "fp-db"):
         cleared = desk.clear_alert(key)
         assert (cleared.outcome, cleared.alert_id, cleared.incident_id) == (
-            ClearReceipt.NO_ACTIVE_ALERT,
+            ClearOutcome.NO_ACTIVE_ALERT,
             None,
             None,
         )

@@ -71,27 +71,30 @@ if TYPE_CHECKING:
     from .cadence import (
         UpdateDue,
     )
+    from .commands import (
+        COMMANDS,
+        MONITORING_ACTOR,
+        ClearOutcome,
+        ClearReceipt,
+        Command,
+        TriageResult,
+    )
+    from .commands.intake import (
+        AlertOutcome,
+        AlertReceipt,
+        IntakeReport,
+    )
     from .delivery import (
         DeliveryReport,
         Relay,
         RetryPolicy,
     )
     from .desk import (
-        MONITORING_ACTOR,
-        ClearReceipt,
         IncidentDesk,
-    )
-    from .desk_reports import (
-        TriageResult,
     )
     from .grouping import (
         DEFAULT_GROUPING,
         GroupingPolicy,
-    )
-    from .intake import (
-        AlertOutcome,
-        AlertReceipt,
-        IntakeReport,
     )
     from .lifecycle import (
         ALERT_LIFECYCLE,
@@ -145,9 +148,12 @@ _LAZY = {
     "Lifecycle": "lifecycle",
     "ReportLifecycle": "lifecycle",
     "Transition": "lifecycle",
-    "AlertOutcome": "intake",
-    "AlertReceipt": "intake",
-    "ClearReceipt": "desk",
+    "AlertOutcome": "commands",
+    "AlertReceipt": "commands",
+    "COMMANDS": "commands",
+    "ClearOutcome": "commands",
+    "ClearReceipt": "commands",
+    "Command": "commands",
     "Clock": "ports",
     "DEFAULT_GROUPING": "grouping",
     "DEFAULT_TEMPLATES": "notifications",
@@ -160,9 +166,9 @@ _LAZY = {
     "GroupingPolicy": "grouping",
     "InMemoryStore": "adapters.memory",
     "IncidentDesk": "desk",
-    "IntakeReport": "intake",
+    "IntakeReport": "commands",
     "JsonLinesNotifier": "adapters.notifiers",
-    "MONITORING_ACTOR": "desk",
+    "MONITORING_ACTOR": "commands",
     "MessageTemplate": "notifications",
     "Metrics": "metrics",
     "Notification": "notifications",
@@ -182,7 +188,7 @@ _LAZY = {
     "Topic": "notifications",
     "TriageDecision": "triage",
     "TriagePolicy": "triage",
-    "TriageResult": "desk_reports",
+    "TriageResult": "commands",
     "UpdateDue": "cadence",
 }
 
@@ -216,9 +222,12 @@ __all__ = [
     "AlertReceipt",
     "AlertSignal",
     "AlertStatus",
+    "COMMANDS",
     "Channel",
+    "ClearOutcome",
     "ClearReceipt",
     "Clock",
+    "Command",
     "ConcurrencyConflict",
     "CustomerReport",
     "DEFAULT_GROUPING",

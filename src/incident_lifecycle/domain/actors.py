@@ -67,6 +67,7 @@ class Action(enum.StrEnum):
     LINK_TICKET = "link or unlink a ticket"
     END_TROUBLESHOOTING = "resolve or transfer a customer report"
     DELIVER = "deliver notifications"
+    REDRIVE = "redrive dead letters"
 
 
 _OWNER = frozenset({Role.ENGINEERING})
@@ -89,6 +90,8 @@ _RULES: dict[Action, frozenset[Role]] = {
     Action.LINK_TICKET: frozenset({Role.SUPPORT}),
     Action.END_TROUBLESHOOTING: frozenset({Role.SUPPORT}),
     Action.DELIVER: frozenset(Role),
+    # Putting failed messages back is operations' call (or an engineer's), not support's.
+    Action.REDRIVE: frozenset({Role.MONITORING, Role.ENGINEERING}),
 }
 # Actions that engineering may only take on incidents its own team owns.
 _OWNER_ONLY = frozenset(

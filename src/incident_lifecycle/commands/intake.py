@@ -15,17 +15,18 @@ from datetime import datetime
 
 import attrs
 
-from .domain.actors import Actor
-from .domain.alerts import Alert, AlertSignal
-from .domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
-from .domain.incidents import IncidentStatus, ServiceIncident
-from .fanout import Messenger
-from .grouping import GroupingPolicy
-from .lifecycle import ALERT_LIFECYCLE
-from .notifications import Notification, Topic
-from .ports import StoreTransaction
+from ..domain.actors import Actor
+from ..domain.alerts import Alert, AlertSignal
+from ..domain.checks import TITLE_MAX
+from ..domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
+from ..domain.incidents import IncidentStatus, ServiceIncident
+from ..grouping import GroupingPolicy
+from ..lifecycle import ALERT_LIFECYCLE
+from ..notifications import Notification
+from ..ports import StoreTransaction
+from .messages import Messages
 
-__all__ = ["AlertOutcome", "AlertReceipt", "IntakeReport", "receive"]
+__all__ = ["AlertOutcome", "AlertReceipt", "IntakeReport", "potential_incident", "receive"]
 
 
 class AlertOutcome(enum.StrEnum):
@@ -82,9 +83,30 @@ class IntakeReport:
         return {fp: self.receipt(fp) for fp in (*self.counted, *self.placed)}
 
 
-def _title(signal: AlertSignal) -> str:
-    where = f" in {signal.region}" if signal.region else ""
-    return f"{signal.kind.value.replace('_', ' ')} on {signal.product}{where}"[:200]
+def potential_incident(
+    tx: StoreTransaction,
+    alert: Alert,
+    *,
+    team: str,
+    now: datetime,
+    group_key: str,
+) -> ServiceIncident:
+    """A new potential incident started by ``alert`` (not yet added to the store).
+
+    The one way an alert opens an incident, for intake and for a detach.
+    """
+    where = f" in {alert.region}" if alert.region else ""
+    title = f"{alert.kind.value.replace('_', ' ')} on {alert.product}{where}"[:TITLE_MAX]
+    return ServiceIncident(
+        id=tx.new_id("INC"),
+        title=title,
+        products=(alert.product,),
+        region=alert.region,
+        owner_team=team,
+        detected_at=now,
+        group_key=group_key,
+        signal_kinds=(alert.kind,),
+    )
 
 
 class _Batch:
@@ -97,7 +119,7 @@ class _Batch:
         actor: Actor,
         grouping: GroupingPolicy,
         owner_of: Callable[[str], str],
-        messenger: Messenger,
+        messenger: Messages,
     ) -> None:
         self.tx = tx
         self.now = now
@@ -127,16 +149,7 @@ class _Batch:
 
     def start_incident(self, key: str, alert: Alert, signal: AlertSignal) -> ServiceIncident:
         team = self.owner_of(signal.product)
-        incident = ServiceIncident(
-            id=self.tx.new_id("INC"),
-            title=_title(signal),
-            products=(signal.product,),
-            region=signal.region,
-            owner_team=team,
-            detected_at=self.now,
-            group_key=key,
-            signal_kinds=(signal.kind,),
-        )
+        incident = potential_incident(self.tx, alert, team=team, now=self.now, group_key=key)
         self.groups[key] = incident
         self.new_incidents[incident.id] = incident
         self.events.append(
@@ -149,19 +162,7 @@ class _Batch:
             )
         )
         self.notifications.append(
-            self.messenger.to_team(
-                Topic.VALIDATION_REQUEST,
-                team,
-                f"{incident.id}/validation-request",
-                incident.id,
-                self.now,
-                {
-                    "incident_id": incident.id,
-                    "product": signal.product,
-                    "region": signal.region or "all regions",
-                    "summary": signal.summary,
-                },
-            )
+            self.messenger.validation_request(incident, signal.summary, self.now)
         )
         return incident
 
@@ -199,19 +200,7 @@ class _Batch:
             return
         count = incident.signals_since_digest
         self.notifications.append(
-            self.messenger.to_team(
-                Topic.SIGNALS_DIGEST,
-                incident.owner_team,
-                f"{incident.id}/digest/{self.now.isoformat()}",
-                incident.id,
-                self.now,
-                {
-                    "incident_id": incident.id,
-                    "title": incident.title,
-                    "count": count,
-                    "summary": alerts[-1].summary,
-                },
-            )
+            self.messenger.signals_digest(incident, count, alerts[-1].summary, self.now)
         )
         self.events.append(
             SignalsDigestSent(incident_id=incident.id, actor=self.actor, at=self.now, alerts=count)
@@ -228,7 +217,7 @@ def receive(
     actor: Actor,
     grouping: GroupingPolicy,
     owner_of: Callable[[str], str],
-    messenger: Messenger,
+    messenger: Messages,
 ) -> tuple[IntakeReport, list[Notification]]:
     """Deduplicate and group ``signals`` in ``tx``; return the report and notifications."""
     counts: dict[str, int] = {}

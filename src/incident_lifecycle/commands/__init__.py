@@ -1,0 +1,119 @@
+"""Commands as data: one frozen attrs class per use case.
+
+Build a command and run it with ``IncidentDesk.handle(command)``; every desk
+method that changes something is a short wrapper that does exactly that. A
+command's fields are checked when it is built (``InvalidInput`` names the
+field), its class-level ``op`` is its wire name (:data:`COMMANDS` maps each to
+its class) and ``action`` the permission it needs. See ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from .alerts import ClearAlert, ClearOutcome, ClearReceipt, DetachAlert, ReceiveAlert, ReceiveAlerts
+from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, run
+from .incidents import (
+    Acknowledge,
+    ChangeSeverity,
+    CloseIncident,
+    DeclareIncident,
+    DismissIncident,
+    HandOff,
+    MergeIncidents,
+    PostUpdate,
+    ReopenIncident,
+    ResolveIncident,
+    ValidateIncident,
+)
+from .intake import AlertOutcome, AlertReceipt, IntakeReport
+from .messages import Messages
+from .outbox import Deliver, RedriveDeadLetters
+from .ownership import Own
+from .reminders import SendUpdateReminders
+from .reports import (
+    LinkTicket,
+    ResolveReport,
+    TransferReport,
+    TriageReport,
+    TriageReports,
+    TriageResult,
+    UnlinkTicket,
+)
+
+__all__ = [
+    "COMMANDS",
+    "MONITORING_ACTOR",
+    "Acknowledge",
+    "AlertOutcome",
+    "AlertReceipt",
+    "ChangeSeverity",
+    "ClearAlert",
+    "ClearOutcome",
+    "ClearReceipt",
+    "CloseIncident",
+    "Command",
+    "Context",
+    "DeclareIncident",
+    "Deliver",
+    "DeskConfig",
+    "DetachAlert",
+    "DismissIncident",
+    "HandOff",
+    "IntakeReport",
+    "LinkTicket",
+    "MergeIncidents",
+    "Messages",
+    "Operation",
+    "Own",
+    "PostUpdate",
+    "ReceiveAlert",
+    "ReceiveAlerts",
+    "RedriveDeadLetters",
+    "ReopenIncident",
+    "ResolveIncident",
+    "ResolveReport",
+    "SendUpdateReminders",
+    "Services",
+    "TransferReport",
+    "TriageReport",
+    "TriageReports",
+    "TriageResult",
+    "UnlinkTicket",
+    "ValidateIncident",
+    "run",
+]
+
+_ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (
+    Own,
+    ReceiveAlert,
+    ReceiveAlerts,
+    ClearAlert,
+    Acknowledge,
+    ValidateIncident,
+    DismissIncident,
+    DeclareIncident,
+    PostUpdate,
+    ChangeSeverity,
+    HandOff,
+    ResolveIncident,
+    ReopenIncident,
+    MergeIncidents,
+    CloseIncident,
+    DetachAlert,
+    TriageReport,
+    TriageReports,
+    ResolveReport,
+    TransferReport,
+    LinkTicket,
+    UnlinkTicket,
+    SendUpdateReminders,
+    RedriveDeadLetters,
+    Deliver,
+)
+
+COMMANDS: Mapping[str, type[Command[object]] | type[Operation[object]]] = MappingProxyType(
+    {cls.op: cls for cls in _ALL}
+)
+"""Every command class by its wire name (``op``), in the order the docs list them."""

@@ -1,0 +1,236 @@
+"""What every command shares: the base class, the context it runs in, and the runner.
+
+A command is a frozen attrs class: its fields are the use case's parameters,
+checked by their validators when it is built (a bad one raises
+``InvalidInput`` naming the field, before anything is read or written). Its
+class-level ``op`` is its wire name and ``action`` the permission it needs;
+its one method, :meth:`Command.execute`, does the work through a
+:class:`Context`.
+
+Running a command (:func:`run`) means: open one store transaction, read
+``now`` from the clock (once per attempt, inside the transaction, so a retry
+sees a time at least as late as the data it reads), execute, write what the
+context recorded (events, notifications, fan-outs), commit. A
+``ConcurrencyConflict`` rolls everything back and the command runs again from
+fresh data, a bounded number of times.
+
+An :class:`Operation` is a command that runs outside any store transaction
+(delivery, which opens its own; a change of the desk's ownership map).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+import attrs
+
+from ..domain.actors import Action, Actor, Role, check_permitted
+from ..domain.checks import check_aware, check_identifier
+from ..domain.errors import ConcurrencyConflict, InvalidInput, InvalidTransition
+from ..domain.events import DomainEvent
+from ..domain.incidents import IncidentStatus, ServiceIncident
+from ..domain.severity import Severity, SeverityScale
+from ..grouping import GroupingPolicy
+from ..lifecycle import INCIDENT_LIFECYCLE
+from ..notifications import FanOut, Notification
+from ..ports import Clock, Store, StoreTransaction
+from ..triage import TriagePolicy
+from .messages import Messages
+
+if TYPE_CHECKING:
+    from ..delivery import Relay
+
+__all__ = [
+    "MONITORING_ACTOR",
+    "WIRE",
+    "Command",
+    "Context",
+    "DeskConfig",
+    "Operation",
+    "Services",
+    "run",
+]
+
+R = TypeVar("R", covariant=True)
+T = TypeVar("T")
+
+WIRE = "wire"
+"""Field metadata key: the field's name on the wire (replay lines, payloads), if not its own."""
+
+MONITORING_ACTOR = Actor(name="monitoring", role=Role.MONITORING)
+"""The actor of alert intake, reminders and redrives when none is given."""
+
+
+@attrs.define(kw_only=True)
+class DeskConfig:
+    """What a desk is configured with, as commands see it."""
+
+    ownership: MutableMapping[str, str]
+    """Product name to the engineering team that owns it."""
+    scale: SeverityScale
+    grouping: GroupingPolicy
+    reopen_window: timedelta
+    messages: Messages
+    policy: TriagePolicy
+
+    def owner_of(self, product: str) -> str:
+        """The team that owns ``product``; ``InvalidInput`` naming ``product`` if none does."""
+        check_identifier("product", product)
+        team = self.ownership.get(product)
+        if team is None:
+            raise InvalidInput("product", f"no engineering team owns {product!r}")
+        return team
+
+    def severity(self, value: Severity | str) -> Severity:
+        """``value`` as a level of the configured scale."""
+        return self.scale.resolve(value)
+
+
+class Context:
+    """What a command runs with: the transaction, ``now``, the configuration, and its output.
+
+    Events, notifications and fan-outs recorded here are written to the store
+    when the command returns, in the same transaction (the outbox never holds
+    a message of a change that did not commit).
+    """
+
+    __slots__ = ("config", "events", "fanouts", "notifications", "now", "tx")
+
+    def __init__(self, tx: StoreTransaction, now: datetime, config: DeskConfig) -> None:
+        self.tx = tx
+        self.now = now
+        self.config = config
+        self.events: list[DomainEvent] = []
+        self.notifications: list[Notification] = []
+        self.fanouts: list[FanOut] = []
+
+    @property
+    def messages(self) -> Messages:
+        """The configured message builders."""
+        return self.config.messages
+
+    def record(self, *events: DomainEvent) -> None:
+        """Append events to the timeline when the command commits."""
+        self.events.extend(events)
+
+    def notify(self, *notifications: Notification) -> None:
+        """Enqueue notifications when the command commits."""
+        self.notifications.extend(notifications)
+
+    def fan_out(self, fanouts: Iterable[FanOut]) -> None:
+        """Enqueue fan-outs (one notification per recipient, in bulk) when the command commits."""
+        self.fanouts.extend(fanouts)
+
+    def incident_for(self, incident_id: str, actor: Actor, action: Action) -> ServiceIncident:
+        """Load an incident for ``actor`` to act on; ``NotPermitted`` if they may not."""
+        incident = self.tx.incident(incident_id)
+        check_permitted(actor, action, incident.owner_team)
+        return incident
+
+    def fire(self, incident: ServiceIncident, event: str) -> None:
+        """Apply a lifecycle event to ``incident`` (at ``now``, with the reopen window)."""
+        INCIDENT_LIFECYCLE.fire(
+            incident, event, now=self.now, reopen_window=self.config.reopen_window
+        )
+
+    @staticmethod
+    def require(incident: ServiceIncident, statuses: Iterable[IncidentStatus], act: str) -> None:
+        """Refuse with ``InvalidTransition`` unless ``incident`` is in one of ``statuses``."""
+        if incident.status not in statuses:
+            raise InvalidTransition("incident", incident.id, act, incident.status.value)
+
+    def flush(self) -> None:
+        """Write what was recorded (called by :func:`run` before the commit)."""
+        tx = self.tx
+        if self.events:
+            tx.append(self.events)
+        if self.notifications:
+            tx.enqueue(self.notifications, self.now)
+        for fanout in self.fanouts:
+            tx.enqueue_fanout(fanout, self.now)
+
+
+class Command(abc.ABC, Generic[R]):
+    """A use case as data: run it with ``IncidentDesk.handle(command)``."""
+
+    __slots__ = ()
+
+    op: ClassVar[str]
+    """The command's wire name (the ``op`` of a replay line)."""
+    action: ClassVar[Action | None]
+    """The permission it needs (checked in ``execute``, against the owner team)."""
+
+    @abc.abstractmethod
+    def execute(self, ctx: Context) -> R:
+        """Do the work inside ``ctx``'s transaction; return the command's result."""
+
+
+class Services(Protocol):
+    """What an :class:`Operation` may use: the configuration and the outbox relay."""
+
+    @property
+    def config(self) -> DeskConfig:
+        """The desk's configuration."""
+        ...
+
+    @property
+    def relay(self) -> Relay:
+        """The desk's outbox relay."""
+        ...
+
+
+class Operation(abc.ABC, Generic[R]):
+    """A command that runs outside a store transaction (it opens its own, or needs none)."""
+
+    __slots__ = ()
+
+    op: ClassVar[str]
+    action: ClassVar[Action | None]
+
+    @abc.abstractmethod
+    def apply(self, services: Services) -> R:
+        """Do the work with ``services``; return the result."""
+
+
+def read_now(clock: Clock) -> datetime:
+    """The clock's time as an aware UTC datetime; ``InvalidInput`` naming ``now`` if it is not."""
+    return check_aware("now", clock.now()).astimezone(UTC)
+
+
+def run(
+    command: Command[T],
+    *,
+    store: Store,
+    clock: Clock,
+    config: DeskConfig,
+    max_conflict_retries: int,
+) -> T:
+    """Run ``command`` in one transaction, retrying from scratch after a conflict.
+
+    ``now`` is read once per attempt, inside the transaction.
+    """
+    attempt = 0
+    while True:
+        try:
+            with store.transaction() as tx:
+                ctx = Context(tx, read_now(clock), config)
+                result = command.execute(ctx)
+                ctx.flush()
+                return result
+        except ConcurrencyConflict:
+            attempt += 1
+            if attempt > max_conflict_retries:
+                raise
+
+
+def field_names(cls: type) -> Mapping[str, str]:
+    """A command class's fields by wire name (the field's own name unless metadata says)."""
+    return {f.metadata.get(WIRE, f.name): f.name for f in attrs.fields(cls)}
+
+
+def describe(cls: type[Any]) -> str:
+    """The first line of a command class's docstring."""
+    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
