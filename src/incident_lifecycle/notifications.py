@@ -96,8 +96,9 @@ class Notification:
             raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
 
     @classmethod
-    def _trusted(
+    def restore(
         cls,
+        *,
         key: str,
         recipient: str,
         recipient_kind: RecipientKind,
@@ -108,24 +109,50 @@ class Notification:
         created_at: datetime,
         locale: str,
     ) -> Notification:
-        """Build from fields already validated (one fan-out's shared text, a stored row).
+        """Rebuild a notification from fields already validated: a stored row, or a
+        fan-out's shared text. Skips the validators and converters.
 
-        The relay materialises one per notification it sends, so this skips
-        the validators and converters (slotted, so a notification a notifier
-        keeps costs one small object).
+        A store reads back what a validated notification wrote, and a relay
+        materialises one notification per message it sends, so this is on the
+        hot path. The caller vouches for every field: ``recipient_kind`` and
+        ``topic`` are enum members, ``created_at`` is aware, every text is
+        within its limit. For anything else, call the constructor.
+
+        >>> note = Notification.restore(
+        ...     key="INC-1/resolution/T-1", recipient="T-1",
+        ...     recipient_kind=RecipientKind.TICKET, topic=Topic.RESOLUTION,
+        ...     incident_id="INC-1", subject="Resolved", body="Fixed.",
+        ...     created_at=datetime.fromisoformat("2026-03-02T09:00+00:00"), locale="en")
+        >>> note.recipient
+        'T-1'
         """
-        self = object.__new__(cls)
-        set_field = object.__setattr__
-        set_field(self, "key", key)
-        set_field(self, "recipient", recipient)
-        set_field(self, "recipient_kind", recipient_kind)
-        set_field(self, "topic", topic)
-        set_field(self, "incident_id", incident_id)
-        set_field(self, "subject", subject)
-        set_field(self, "body", body)
-        set_field(self, "created_at", created_at)
-        set_field(self, "locale", locale)
+        self = _new(cls)
+        _set_key(self, key)
+        _set_recipient(self, recipient)
+        _set_recipient_kind(self, recipient_kind)
+        _set_topic(self, topic)
+        _set_incident_id(self, incident_id)
+        _set_subject(self, subject)
+        _set_body(self, body)
+        _set_created_at(self, created_at)
+        _set_locale(self, locale)
         return self
+
+
+# The slots' own setters: ``restore`` fills a frozen notification without its
+# ``__setattr__`` (which refuses) or ``object.__setattr__`` (a lookup per field).
+_new = object.__new__
+(
+    _set_key,
+    _set_recipient,
+    _set_recipient_kind,
+    _set_topic,
+    _set_incident_id,
+    _set_subject,
+    _set_body,
+    _set_created_at,
+    _set_locale,
+) = (Notification.__dict__[field.name].__set__ for field in attrs.fields(Notification))
 
 
 def _to_recipients(value: Sequence[str]) -> tuple[str, ...]:
@@ -168,16 +195,16 @@ class FanOut:
 
     def notification(self, recipient: str) -> Notification:
         """The notification of one recipient."""
-        return Notification._trusted(
-            self.key_for(recipient),
-            recipient,
-            RecipientKind.TICKET,
-            self.topic,
-            self.incident_id,
-            self.subject,
-            self.body,
-            self.created_at,
-            self.locale,
+        return Notification.restore(
+            key=self.key_for(recipient),
+            recipient=recipient,
+            recipient_kind=RecipientKind.TICKET,
+            topic=self.topic,
+            incident_id=self.incident_id,
+            subject=self.subject,
+            body=self.body,
+            created_at=self.created_at,
+            locale=self.locale,
         )
 
 

@@ -1032,16 +1032,16 @@ class _Entry:
         payload = self.payload
         if not isinstance(payload, _Message):
             return payload
-        return Notification._trusted(
-            self.key,
-            self.key[payload.prefix_length :],
-            RecipientKind.TICKET,
-            payload.topic,
-            payload.incident_id,
-            payload.subject,
-            payload.body,
-            payload.created_at,
-            payload.locale,
+        return Notification.restore(
+            key=self.key,
+            recipient=self.key[payload.prefix_length :],
+            recipient_kind=RecipientKind.TICKET,
+            topic=payload.topic,
+            incident_id=payload.incident_id,
+            subject=payload.subject,
+            body=payload.body,
+            created_at=payload.created_at,
+            locale=payload.locale,
         )
 
     def snapshot(self) -> OutboxEntry:

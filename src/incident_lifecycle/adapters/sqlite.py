@@ -984,16 +984,16 @@ class _Transaction:
     def _entry(row: Sequence[Any]) -> OutboxEntry:
         try:
             created = datetime.fromisoformat(row[14])
-            notification = Notification._trusted(
-                row[1],
-                row[2],
-                RecipientKind(row[9]),
-                Topic(row[10]),
-                row[11],
-                row[12],
-                row[13],
-                created,
-                row[15],
+            notification = Notification.restore(
+                key=row[1],
+                recipient=row[2],
+                recipient_kind=RecipientKind(row[9]),
+                topic=Topic(row[10]),
+                incident_id=row[11],
+                subject=row[12],
+                body=row[13],
+                created_at=created,
+                locale=row[15],
             )
             return OutboxEntry(
                 notification=notification,
