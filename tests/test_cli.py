@@ -632,3 +632,15 @@ def test_db_defaults_to_the_environment_variable(
     assert run_json("show", "INC-1")["incident"]["status"] == "closed"
     assert run_json("metrics")["incidents"] == 3
     assert run_json("deliver")["to"] == str(tmp_path / "from-env-outbox.jsonl")
+
+
+def test_schema_prints_the_generated_replay_schema() -> None:
+    """``schema`` prints the replay line's JSON Schema: the shipped file, one branch per op."""
+    from incident_lifecycle.commands import COMMANDS
+    from incident_lifecycle.replay import schema
+
+    out = io.StringIO()
+    assert main(["schema"], out=out) == 0
+    printed = json.loads(out.getvalue())
+    assert printed == schema()
+    assert [branch["title"] for branch in printed["oneOf"]] == list(COMMANDS)

@@ -1,4 +1,4 @@
-"""The replay format: the shipped JSON Schema, the OPS table, ``parse_line`` and ``apply_line``.
+"""The replay format: the schema generated from the commands, ``parse_line`` and ``apply_line``.
 
 Every op has two example lines here: ``MINIMAL`` (the schema's required fields
 only) and ``FULL`` (every property the schema lists). Both must satisfy the
@@ -22,9 +22,18 @@ from hypothesis import strategies as st
 
 from incident_lifecycle import InvalidInput
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
+from incident_lifecycle.commands import COMMANDS
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.errors import IncidentLifecycleError
-from incident_lifecycle.replay import OPS, ReplayError, apply_line, parse_line, schema
+from incident_lifecycle.replay import (
+    OPS,
+    ReplayError,
+    apply_line,
+    generate_schema,
+    parse_line,
+    schema,
+    schema_text,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "replay.jsonl"
@@ -37,6 +46,7 @@ T0 = datetime(2026, 6, 9, 9, 0, tzinfo=UTC)
 ANA = {"name": "ana", "role": "engineering", "team": "support-eng"}
 CHEN = {"name": "chen", "role": "engineering", "team": "chat-eng"}
 SAM = {"name": "sam", "role": "support", "team": "tier1"}
+MONITOR = {"name": "noc", "role": "monitoring"}
 AT = "2026-06-09T10:00:00Z"
 SIGNAL = {
     "fingerprint": "support-latency-app07",
@@ -99,16 +109,18 @@ MINIMAL: dict[str, dict[str, Any]] = {
     },
     "link": {"op": "link", "ticket": "T-1", "incident": "INC-2", "by": SAM},
     "unlink": {"op": "unlink", "ticket": "T-2", "by": SAM},
+    "reports": {"op": "reports", "reports": [REPORT | {"ticket_id": "ZD-78"}], "by": SAM},
     "remind": {"op": "remind"},
+    "redrive": {"op": "redrive"},
     "deliver": {"op": "deliver"},
 }
 """Per op, a line with exactly the schema's required fields, valid on ``prepared_desk()``."""
 
 _OPTIONAL: dict[str, dict[str, Any]] = {
     "own": {},
-    "alert": {"region": "pod17", "labels": {"host": "app07"}},
-    "alerts": {},
-    "clear": {},
+    "alert": {"region": "pod17", "labels": {"host": "app07"}, "by": MONITOR},
+    "alerts": {"by": MONITOR},
+    "clear": {"by": MONITOR},
     "acknowledge": {},
     "validate": {"title": "Support pages slow in pod 17"},
     "dismiss": {},
@@ -142,8 +154,10 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
     "transfer_report": {},
     "link": {},
     "unlink": {"reason": "Wrong incident"},
-    "remind": {},
-    "deliver": {},
+    "reports": {},
+    "remind": {"by": MONITOR},
+    "redrive": {"keys": ["INC-2/declared"], "by": MONITOR},
+    "deliver": {"batch_size": 10, "max_batches": 3},
 }
 FULL: dict[str, dict[str, Any]] = {
     op: MINIMAL[op] | {"at": AT} | extra for op, extra in _OPTIONAL.items()
@@ -237,6 +251,8 @@ def apply(desk: IncidentDesk, line: dict[str, Any]) -> object:
 def _type_ok(value: object, kind: str) -> bool:
     return {
         "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
         "object": isinstance(value, dict),
         "array": isinstance(value, list),
         "null": value is None,
@@ -338,6 +354,25 @@ def test_schema_is_the_file_shipped_in_the_package() -> None:
     shipped = ROOT / "src" / "incident_lifecycle" / "replay.schema.json"
     assert schema() == json.loads(shipped.read_text(encoding="utf-8"))
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_shipped_schema_is_the_generated_one() -> None:
+    """The shipped file is exactly what the command classes generate.
+
+    After adding or changing a command, regenerate it with
+    ``incident-lifecycle schema > src/incident_lifecycle/replay.schema.json``.
+    """
+    shipped = ROOT / "src" / "incident_lifecycle" / "replay.schema.json"
+    assert shipped.read_text(encoding="utf-8") == schema_text()
+    assert generate_schema() == SCHEMA
+
+
+def test_ops_are_the_commands() -> None:
+    """Every command is an op, under its class's ``op``; descriptions come from the docstrings."""
+    assert dict(OPS) == dict(COMMANDS)
+    for op, cls in COMMANDS.items():
+        assert cls.op == op
+        assert BY_OP[op]["description"] == (cls.__doc__ or "").strip().splitlines()[0]
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
@@ -505,3 +540,36 @@ def test_parse_line_round_trips_valid_lines(
 def test_blank_lines_and_comments_are_skipped(text: str) -> None:
     """Blank lines and lines starting with ``#`` parse to ``None``."""
     assert parse_line(text) is None
+
+
+# -- the docs' op table ---------------------------------------------------------------
+
+
+def _doc_table() -> dict[str, tuple[list[str], list[str]]]:
+    """The op table of docs/cli.md: op -> (required fields, optional fields)."""
+    import re
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("### Operations", 1)[1].split("###", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+
+        def names(cell: str) -> list[str]:
+            plain = re.sub(r"\([^)]*\)", "", cell)  # drop the notes in parentheses
+            return re.findall(r"`([a-z_]+)`", plain)
+
+        rows[cells[0].strip("`")] = (names(cells[1]), names(cells[2]))
+    return rows
+
+
+def test_the_docs_op_table_is_the_schema() -> None:
+    """docs/cli.md lists every op once, with the schema's required and optional fields."""
+    table = _doc_table()
+    assert list(table) == list(COMMANDS)
+    for op, (required, optional) in table.items():
+        branch = BY_OP[op]
+        assert set(required) == set(branch["required"]) - {"op"}, op
+        assert set(optional) == set(branch["properties"]) - set(branch["required"]) - {"at"}, op

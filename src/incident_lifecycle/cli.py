@@ -35,7 +35,7 @@ from .domain.events import DomainEvent
 from .domain.incidents import ServiceIncident
 from .metrics import DurationStats, Metrics
 from .notifications import one_line
-from .replay import ReplayError, apply_line, parse_line
+from .replay import ReplayError, apply_line, parse_line, schema_text
 
 __all__ = ["main"]
 
@@ -488,6 +488,12 @@ def cmd_metrics(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the JSON Schema of one replay line (generated from the commands)."""
+    out.write(schema_text())
+    return EXIT_OK
+
+
 # -- wiring -------------------------------------------------------------------
 
 
@@ -532,6 +538,12 @@ def _parser() -> argparse.ArgumentParser:
     deliver.add_argument("--to", help="the JSON Lines file (default: <db>-outbox.jsonl)")
     deliver.add_argument("--batch-size", type=int, default=100)
     deliver.add_argument("--json", action="store_true", help="machine-readable output")
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of one replay line",
+        description="Print the JSON Schema of one replay line, generated from the commands.",
+    )
+    schema.set_defaults(handler=cmd_schema)
     return parser
 
 

@@ -21,9 +21,9 @@ An :class:`Operation` is a command that runs outside any store transaction
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MONITORING_ACTOR",
+    "CHOICES",
     "WIRE",
     "Command",
     "Context",
@@ -58,7 +59,12 @@ R = TypeVar("R", covariant=True)
 T = TypeVar("T")
 
 WIRE = "wire"
-"""Field metadata key: the field's name on the wire (replay lines, payloads), if not its own."""
+"""Field metadata key: the field's name on the wire (replay lines, payloads), if not its own.
+
+``"*"`` means the field's value is a nested object whose fields are the line's own.
+"""
+CHOICES = "choices"
+"""Field metadata key: the only values a field accepts, when fewer than its type's."""
 
 MONITORING_ACTOR = Actor(name="monitoring", role=Role.MONITORING)
 """The actor of alert intake, reminders and redrives when none is given."""
@@ -224,13 +230,3 @@ def run(
             attempt += 1
             if attempt > max_conflict_retries:
                 raise
-
-
-def field_names(cls: type) -> Mapping[str, str]:
-    """A command class's fields by wire name (the field's own name unless metadata says)."""
-    return {f.metadata.get(WIRE, f.name): f.name for f in attrs.fields(cls)}
-
-
-def describe(cls: type[Any]) -> str:
-    """The first line of a command class's docstring."""
-    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""

@@ -47,7 +47,7 @@ from ..domain.incidents import (
 from ..domain.reports import ReportStatus
 from ..domain.severity import Severity
 from ..lifecycle import ALERT_LIFECYCLE, REPORT_LIFECYCLE
-from .base import WIRE, Command, Context
+from .base import CHOICES, WIRE, Command, Context
 
 __all__ = [
     "Acknowledge",
@@ -276,7 +276,11 @@ class PostUpdate(Command[StatusUpdate]):
     by: Actor = attrs.field(validator=instance(Actor))
     body: str = attrs.field(validator=text(BODY_MAX))
     visibility: Visibility = attrs.field(default=Visibility.PUBLIC, converter=_to_visibility)
-    status: IncidentStatus | None = attrs.field(default=None, converter=_to_phase)
+    status: IncidentStatus | None = attrs.field(
+        default=None,
+        converter=_to_phase,
+        metadata={CHOICES: tuple(s.value for s in IncidentStatus if s in OPEN_STATUSES)},
+    )
 
     def execute(self, ctx: Context) -> StatusUpdate:
         """Store the update; a public one fans out to the linked tickets."""

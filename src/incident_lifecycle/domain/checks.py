@@ -182,26 +182,38 @@ def freeze_labels(value: object) -> Mapping[str, str]:
 
 
 class Validator:
-    """An attrs validator calling ``check`` with the attribute's name."""
+    """An attrs validator calling ``check`` with the attribute's name.
 
-    __slots__ = ("_check", "_kwargs")
+    ``check`` and ``options`` are public so that a schema can be derived
+    from the validators (the replay schema reads the length limits here).
+    """
 
-    def __init__(self, check: Any, **kwargs: Any) -> None:
-        self._check = check
-        self._kwargs = kwargs
+    __slots__ = ("check", "options")
+
+    def __init__(self, check: Any, **options: Any) -> None:
+        self.check = check
+        self.options = options
 
     def __call__(self, _inst: object, attribute: Any, value: object) -> None:
-        self._check(attribute.name, value, **self._kwargs)
+        self.check(attribute.name, value, **self.options)
+
+
+class Optional:
+    """An attrs validator that lets ``None`` through and applies ``validator`` otherwise."""
+
+    __slots__ = ("validator",)
+
+    def __init__(self, validator: Any) -> None:
+        self.validator = validator
+
+    def __call__(self, inst: object, attribute: Any, value: object) -> None:
+        if value is not None:
+            self.validator(inst, attribute, value)
 
 
 def optional(validator: Any) -> Any:
     """Let ``None`` through, otherwise apply ``validator``."""
-
-    def check(inst: object, attribute: Any, value: object) -> None:
-        if value is not None:
-            validator(inst, attribute, value)
-
-    return check
+    return Optional(validator)
 
 
 def text(max_len: int, min_len: int = 1) -> Any:
