@@ -45,6 +45,7 @@ __all__ = [
     "Lifecycle",
     "ReportLifecycle",
     "Transition",
+    "ending",
     "stamp_milestone",
 ]
 
@@ -69,13 +70,33 @@ GUARDS: Mapping[str, Callable[..., bool]] = MappingProxyType(
 )
 """Named guards, shared by the engine and the compiled table."""
 
+_ENDING: Mapping[type[enum.Enum], frozenset[enum.Enum]] = MappingProxyType(
+    {
+        IncidentStatus: frozenset({_I.DISMISSED, _I.MERGED}),
+        ReportStatus: frozenset({ReportStatus.SOLVED, ReportStatus.TRANSFERRED}),
+    }
+)
+
+
+def ending(status: enum.Enum) -> bool:
+    """Whether entering ``status`` ends an incident or a report: it stamps ``ended_at``.
+
+    A report ends when it is solved or transferred, an incident when it is
+    dismissed or merged. :func:`stamp_milestone` and the stores' bulk
+    cascades (``StoreTransaction.transition_linked_reports``) both ask here.
+
+    >>> ending(ReportStatus.SOLVED), ending(ReportStatus.LINKED), ending(IncidentStatus.MERGED)
+    (True, False, True)
+    """
+    return status in _ENDING.get(type(status), ())
+
+
 _FIRST_ENTRY = {
     _I.INVESTIGATING: "opened_at",
     _I.IDENTIFIED: "identified_at",
     _I.MONITORING: "monitoring_at",
     _I.CLOSED: "closed_at",
-    _I.DISMISSED: "ended_at",
-    _I.MERGED: "ended_at",
+    **dict.fromkeys(_ENDING[IncidentStatus], "ended_at"),
 }
 
 
@@ -92,13 +113,10 @@ def stamp_milestone(model: Any, status: enum.Enum, now: datetime | None) -> None
             if model.resolved_at is None or now > model.resolved_at:
                 model.resolved_at = now
             return
-        name = _FIRST_ENTRY.get(status)  # type: ignore[call-overload]
+        name = _FIRST_ENTRY.get(status)
         if name is not None and getattr(model, name) is None:
             setattr(model, name, now)
-    elif isinstance(model, CustomerReport) and status in (
-        ReportStatus.SOLVED,
-        ReportStatus.TRANSFERRED,
-    ):
+    elif isinstance(model, CustomerReport) and ending(status):
         model.ended_at = now
 
 

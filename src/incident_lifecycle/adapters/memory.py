@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from .._copies import clone as _clone
+from ..domain.copies import clone as _clone
 from ..domain.alerts import Alert
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -30,6 +30,7 @@ from ..domain.incidents import (
     regions_compatible,
 )
 from ..domain.reports import CustomerReport, ReportStatus
+from ..lifecycle import ending
 from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxState, OutboxStats
 
@@ -467,7 +468,7 @@ class _Transaction:
         self._check()
         reports = self._t.reports
         changed: list[CustomerReport] = []
-        ends = target in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        ends = ending(target)
         for ticket_id in self._t.links.get(incident_id, {}):
             report = reports.get(ticket_id)
             if report is None or report.status is not source:

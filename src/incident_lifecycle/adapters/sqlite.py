@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._copies import clone
+from ..domain.copies import clone
 from ..codec import decode, encode
 from ..domain.alerts import Alert
 from ..domain.errors import (
@@ -49,6 +49,7 @@ from ..domain.errors import (
 from ..domain.events import DomainEvent
 from ..domain.incidents import ACTIVE_STATUSES, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
+from ..lifecycle import ending
 from ..notifications import FanOut, Notification, RecipientKind, Topic
 from ..ports import OutboxEntry, OutboxState, OutboxStats
 
@@ -869,7 +870,7 @@ class _Transaction:
         self, incident_id: str, source: ReportStatus, target: ReportStatus, now: datetime
     ) -> Sequence[tuple[str, str]]:
         changed = self.linked_recipients(incident_id, source)
-        ends = target in (ReportStatus.SOLVED, ReportStatus.TRANSFERRED)
+        ends = ending(target)
         self._q(
             "UPDATE reports SET status = ?, version = version + 1, "
             "ended_at = CASE WHEN ? THEN ? ELSE ended_at END "

@@ -24,6 +24,7 @@ from ..domain.incidents import (
     regions_compatible,
 )
 from ..domain.reports import CustomerReport, ReportStatus
+from ..lifecycle import REPORT_LIFECYCLE, Transition
 from . import strategies as ils
 from ._contract_kit import (
     EACH_KIND_EXAMPLES,
@@ -782,6 +783,30 @@ class EntityChecks(StoreHarness):
                     None,
                     1,
                 )
+
+    def test_the_bulk_cascade_moves_reports_as_the_lifecycle_does(self) -> None:
+        """``transition_linked_reports`` along any report edge leaves what firing the event
+        leaves: the target status, ``ended_at`` stamped when the target ends, one more version."""
+
+        @contract_settings(self.max_examples)
+        @given(st.sampled_from(REPORT_LIFECYCLE.transitions), ils.aware_datetimes())
+        def check(edge: Transition, now: datetime) -> None:
+            source, target = ReportStatus(edge.source), ReportStatus(edge.target)
+            report = make_report("T-1", status=source, incident_id="INC-1")
+            with self.opened() as store:
+                with store.transaction() as tx:
+                    tx.add_incident(make_incident("INC-1"))
+                    tx.add_report(report)
+                    tx.link("T-1", "INC-1")
+                with store.transaction() as tx:
+                    moved = tx.transition_linked_reports("INC-1", source, target, now)
+                    stored = tx.report("T-1")
+            REPORT_LIFECYCLE.fire(report, edge.event, now=now)
+            report.version = 1
+            assert list(moved) == [("T-1", "en")]
+            assert canonical(stored) == canonical(report)
+
+        check()
 
     # -- updates and timeline ---------------------------------------------------------------
     def test_updates_round_trip_in_posting_order(self) -> None:
