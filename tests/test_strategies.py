@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import doctest
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -10,11 +11,13 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
+from incident_lifecycle.commands import COMMANDS, Command, MergeIncidents, Operation, TriageReports
 from incident_lifecycle.domain import (
     DEFAULT_SCALE,
     EVENT_TYPES,
     FINAL_STATUSES,
     OPEN_STATUSES,
+    Actor,
     Alert,
     AlertKind,
     AlertStatus,
@@ -31,8 +34,9 @@ from incident_lifecycle.domain.checks import check_identifier, check_text
 from incident_lifecycle.testing import strategies as ils
 from incident_lifecycle.testing.strategies import InvalidCase
 
-VALUES = {
+VALUES: dict[str, st.SearchStrategy[Any]] = {
     "actors": ils.actors(),
+    "commands": ils.commands(),
     "alert_signals": ils.alert_signals(),
     "alerts": ils.alerts(),
     "customer_reports": ils.customer_reports(),
@@ -355,3 +359,155 @@ class TestInvalidInputs:
             )
 
         assert find(ils.invalid_inputs(kind), matches, settings=QUICK_FIND)[2] == field
+
+
+INCIDENTS = ["INC-1", "INC-2", "INC-3"]
+POOLS: dict[str, list[str]] = {
+    "incident_ids": INCIDENTS,
+    "alert_ids": ["ALR-1", "ALR-2"],
+    "ticket_ids": ["T-1", "T-2"],
+    "products": ["chat", "talk"],
+    "fingerprints": ["fp-1", "fp-2"],
+    "regions": ["pod1", "pod2"],
+    "teams": ["chat-eng", "talk-eng"],
+    "notification_keys": ["k-1", "k-2"],
+}
+"""A pool of known values for each kind of reference a command makes."""
+PEOPLE = [Actor(name="iris", role=Role.INCIDENT_MANAGER), Actor(name="sam", role=Role.SUPPORT)]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+POOLED = ils.commands(
+    list(COMMANDS),
+    **{name: st.sampled_from(values) for name, values in POOLS.items()},
+    by=st.sampled_from(PEOPLE),
+    times=st.just(T0),
+)
+
+
+REFERENCES = {
+    "incident_id": "incident_ids",
+    "source_id": "incident_ids",
+    "into": "incident_ids",
+    "alert_id": "alert_ids",
+    "ticket_id": "ticket_ids",
+    "fingerprint": "fingerprints",
+    "product": "products",
+    "region": "regions",
+    "team": "teams",
+    "to_team": "teams",
+}
+"""Each field that names something, and the pool it must come from."""
+
+
+def _parts(command: Any) -> list[Any]:
+    """The command and the values nested in it: signals, reports, a triage decision."""
+    parts = [command, *getattr(command, "signals", ()), *getattr(command, "reports", ())]
+    parts += [getattr(command, name, None) for name in ("signal", "report", "decision")]
+    return [part for part in parts if part is not None]
+
+
+def _references(command: Any) -> list[tuple[str, str, object]]:
+    """``(field, pool, value)`` of every reference in ``command`` and what it holds."""
+    found = [
+        (name, pool, getattr(part, name))
+        for part in _parts(command)
+        for name, pool in REFERENCES.items()
+        if getattr(part, name, None) is not None
+    ]
+    found += [("keys", "notification_keys", key) for key in getattr(command, "keys", None) or ()]
+    return found
+
+
+class TestCommands:
+    def test_draws_every_command_by_default_and_operations_when_asked(self) -> None:
+        """By default every ``Command`` op is drawn, and neither ``own`` nor ``deliver``."""
+        defaults = [op for op, cls in COMMANDS.items() if issubclass(cls, Command)]
+        assert set(COMMANDS) - set(defaults) == {"own", "deliver"}
+        seen: set[str] = set()
+
+        def every_op_seen(command: Any) -> bool:
+            seen.add(command.op)
+            return seen >= set(defaults)
+
+        find(ils.commands(), every_op_seen, settings=QUICK_FIND)
+        assert seen == set(defaults)
+        for op in ("own", "deliver"):
+            found = find(ils.commands([op]), lambda _: True, settings=QUICK_FIND)
+            assert type(found) is COMMANDS[op]
+
+    @settings(max_examples=200)
+    @given(ils.commands())
+    def test_default_commands_run_in_a_transaction(self, command: object) -> None:
+        """Drawn by default, a command is a ``Command`` (it runs in one store transaction)."""
+        assert isinstance(command, Command)
+        assert not isinstance(command, Operation)
+
+    @settings(max_examples=200)
+    @given(POOLED)
+    def test_every_drawn_command_constructs_again(self, command: Any) -> None:
+        """A drawn command is an instance of its op's class and passes its validators again."""
+        rebuilt = attrs.evolve(command)
+        assert attrs.asdict(rebuilt, recurse=False) == attrs.asdict(command, recurse=False)
+        assert type(command) is COMMANDS[command.op]
+
+    @settings(max_examples=300)
+    @given(POOLED)
+    def test_references_come_from_the_pools(self, command: Any) -> None:
+        """Every id, product, fingerprint, region, team and key a command names is from its pool."""
+        merge = isinstance(command, MergeIncidents)
+        for field, pool, value in _references(command):
+            if merge and field == "into" and value not in POOLS[pool]:
+                assert value != command.source_id  # the fresh id that keeps a merge valid
+                continue
+            assert value in POOLS[pool], (field, value)
+        if hasattr(command, "by"):
+            assert command.by in PEOPLE
+        for part in _parts(command):
+            assert getattr(part, "observed_at", T0) == getattr(part, "reported_at", T0) == T0
+
+    @settings(max_examples=50)
+    @given(ils.commands(["merge"], incident_ids=st.sampled_from(INCIDENTS)))
+    def test_merge_targets_come_from_the_pool_unless_it_repeats_the_source(
+        self, command: MergeIncidents
+    ) -> None:
+        """A merge's source is from the pool; its target too, or a fresh id if the pool repeated."""
+        assert command.source_id in INCIDENTS
+        assert command.into != command.source_id
+
+    @settings(max_examples=20)
+    @given(ils.commands(["merge"], incident_ids=st.just("INC-1")))
+    def test_a_pool_of_one_incident_still_gives_mergeable_pairs(
+        self, command: MergeIncidents
+    ) -> None:
+        """With one incident to offer, a merge goes into a fresh id (it could not construct)."""
+        assert command.source_id == "INC-1"
+        assert command.into != "INC-1"
+
+    @settings(max_examples=100)
+    @given(ils.commands(["report", "reports"], ticket_ids=st.sampled_from(["T-1"])))
+    def test_reports_to_triage_are_received(self, command: Any) -> None:
+        """Reports drawn for triage are received, on the pooled tickets."""
+        reports = command.reports if isinstance(command, TriageReports) else (command.report,)
+        assert all(r.status is ReportStatus.RECEIVED for r in reports)
+        assert {r.ticket_id for r in reports} == {"T-1"}
+
+    @pytest.mark.parametrize(
+        ("ops", "message"),
+        [
+            (["typo"], "unknown ops \\['typo'\\]; choose from own, alert"),
+            ([], "non-empty collection"),
+            ("alert", "non-empty collection"),
+        ],
+    )
+    def test_refuses_unknown_ops(self, ops: Any, message: str) -> None:
+        """Ops must be a collection of known wire names; the message lists them."""
+        with pytest.raises(ValueError, match=message):
+            ils.commands(ops)
+
+    def test_docstring_example_runs(self) -> None:
+        """The example in ``commands``' docstring runs and passes."""
+        finder = doctest.DocTestFinder()
+        runner = doctest.DocTestRunner()
+        for test in finder.find(ils.commands, "commands", globs={"commands": ils.commands}):
+            runner.run(test)
+        assert runner.failures == 0
+        assert runner.tries > 0

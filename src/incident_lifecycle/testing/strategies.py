@@ -17,6 +17,11 @@ Entities come in any status, with the fields that status implies
 (``resolved_at`` for a resolved incident, ``ended_at`` for a solved report...)
 and milestone timestamps in order.
 
+:func:`commands` draws use cases: instances of the command classes of
+``incident_lifecycle.commands.COMMANDS``, built from their fields, optionally
+about incidents, alerts and tickets from pools a test keeps (see its
+docstring), ready for ``IncidentDesk.handle``.
+
 :func:`invalid_inputs` draws the opposite: ``(factory, kwargs, field)`` cases
 where ``factory(**kwargs)`` must raise ``InvalidInput`` naming ``field``.
 
@@ -36,6 +41,7 @@ from ._basics import (
     severity_scales,
     texts,
 )
+from ._commands import commands
 from ._entities import (
     alert_signals,
     alerts,
@@ -56,6 +62,7 @@ __all__ = [
     "alert_signals",
     "alerts",
     "aware_datetimes",
+    "commands",
     "customer_reports",
     "domain_events",
     "handoffs",
