@@ -34,6 +34,7 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import RecordingNotifier
 from incident_lifecycle.commands import ClearOutcome
+from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import (
     AlertDetached,
@@ -44,7 +45,6 @@ from incident_lifecycle.domain.events import (
     SignalsDigestSent,
 )
 from incident_lifecycle.grouping import GroupingPolicy
-from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.notifications import Topic
 from incident_lifecycle.ports import Store
 from incident_lifecycle.testing import FakeClock

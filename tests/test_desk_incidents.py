@@ -40,6 +40,7 @@ from incident_lifecycle import (
     Visibility,
 )
 from incident_lifecycle.adapters import RecordingNotifier
+from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import (
     IncidentAcknowledged,
@@ -55,7 +56,6 @@ from incident_lifecycle.domain.events import (
     SeverityChanged,
     UpdatePosted,
 )
-from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.metrics import DurationStats
 from incident_lifecycle.notifications import Topic
 from incident_lifecycle.ports import Store

@@ -29,11 +29,11 @@ from incident_lifecycle import (
     StoreError,
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
-from incident_lifecycle.delivery import RetryPolicy
 from incident_lifecycle.commands import ClearOutcome
+from incident_lifecycle.commands.intake import AlertOutcome
+from incident_lifecycle.delivery import RetryPolicy
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import DeadLettersRedriven, NotificationDeadLettered
-from incident_lifecycle.commands.intake import AlertOutcome
 from incident_lifecycle.notifications import DeliveryResult, Notification
 from incident_lifecycle.ports import OutboxState, StoreTransaction
 from incident_lifecycle.testing import FakeClock, FlakyNotifier

@@ -21,11 +21,11 @@ import attrs
 
 from .domain.alerts import AlertKind
 from .domain.checks import (
-    _SURROGATE,
     check_enum,
     check_identifier,
     check_int,
     check_non_negative,
+    has_lone_surrogate,
     identifier,
     optional,
 )
@@ -68,7 +68,7 @@ def _to_reasons(value: Sequence[str]) -> tuple[str, ...]:
     for reason in value:
         if not isinstance(reason, str):
             raise InvalidInput("reasons", "must be a sequence of strings")
-        if _SURROGATE.search(reason):
+        if has_lone_surrogate(reason):
             raise InvalidInput("reasons", "must not contain lone surrogates (not Unicode text)")
     return tuple(value)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from .alerts import ClearAlert, ClearOutcome, ClearReceipt, DetachAlert, ReceiveAlert, ReceiveAlerts
-from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, run
+from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, read, run
 from .incidents import (
     Acknowledge,
     ChangeSeverity,
@@ -31,8 +31,9 @@ from .intake import AlertOutcome, AlertReceipt, IntakeReport
 from .messages import Messages
 from .outbox import Deliver, RedriveDeadLetters
 from .ownership import Own
-from .reminders import SendUpdateReminders
+from .reminders import SendUpdateReminders, UpdatesDue
 from .reports import (
+    AssessReport,
     LinkTicket,
     ResolveReport,
     TransferReport,
@@ -46,6 +47,7 @@ __all__ = [
     "COMMANDS",
     "MONITORING_ACTOR",
     "Acknowledge",
+    "AssessReport",
     "AlertOutcome",
     "AlertReceipt",
     "ChangeSeverity",
@@ -81,7 +83,9 @@ __all__ = [
     "TriageReports",
     "TriageResult",
     "UnlinkTicket",
+    "UpdatesDue",
     "ValidateIncident",
+    "read",
     "run",
 ]
 

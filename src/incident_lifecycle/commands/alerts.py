@@ -21,7 +21,7 @@ from ..domain.events import (
 )
 from ..domain.incidents import ACTIVE_STATUSES, OPEN_STATUSES, IncidentStatus, ServiceIncident
 from ..lifecycle import ALERT_LIFECYCLE
-from .base import MONITORING_ACTOR, WIRE, Command, Context
+from .base import MONITORING_ACTOR, WIRE, Command, Context, or_monitoring
 from .intake import AlertReceipt, IntakeReport, potential_incident, receive
 
 __all__ = [
@@ -54,7 +54,9 @@ class ReceiveAlerts(Command[IntakeReport]):
     action: ClassVar[Action | None] = Action.RECEIVE_ALERT
 
     signals: tuple[AlertSignal, ...] = attrs.field(converter=_to_signals)
-    by: Actor = attrs.field(default=MONITORING_ACTOR, validator=instance(Actor))
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
 
     def execute(self, ctx: Context) -> IntakeReport:
         """Deduplicate and group the signals (see :mod:`.intake`)."""
@@ -82,7 +84,9 @@ class ReceiveAlert(Command[AlertReceipt]):
 
     signal: AlertSignal = attrs.field(validator=instance(AlertSignal), metadata={WIRE: "*"})
     """On the wire, the signal's fields are the line's own."""
-    by: Actor = attrs.field(default=MONITORING_ACTOR, validator=instance(Actor))
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
 
     def execute(self, ctx: Context) -> AlertReceipt:
         """Receive the signal as a batch of one; return where it went."""
@@ -120,7 +124,9 @@ class ClearAlert(Command[ClearReceipt]):
     action: ClassVar[Action | None] = Action.RECEIVE_ALERT
 
     fingerprint: str = attrs.field(validator=identifier(FINGERPRINT_MAX))
-    by: Actor = attrs.field(default=MONITORING_ACTOR, validator=instance(Actor))
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
 
     def execute(self, ctx: Context) -> ClearReceipt:
         """Recover the active alert; dismiss its potential incident once all recovered."""

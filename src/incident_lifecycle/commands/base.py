@@ -21,14 +21,14 @@ An :class:`Operation` is a command that runs outside any store transaction
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import attrs
 
 from ..domain.actors import Action, Actor, Role, check_permitted
-from ..domain.checks import check_aware, check_identifier
+from ..domain.checks import check_aware, check_identifier, check_ownership
 from ..domain.errors import ConcurrencyConflict, InvalidInput, InvalidTransition
 from ..domain.events import DomainEvent
 from ..domain.incidents import IncidentStatus, ServiceIncident
@@ -70,17 +70,41 @@ MONITORING_ACTOR = Actor(name="monitoring", role=Role.MONITORING)
 """The actor of alert intake, reminders and redrives when none is given."""
 
 
+def _is(kind: type) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise InvalidInput(
+                attribute.name, f"must be a {kind.__name__}, not {type(value).__name__}"
+            )
+
+    return check
+
+
+def _to_ownership(value: object) -> dict[str, str]:
+    return check_ownership("ownership", value)
+
+
+def _check_policy(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, TriagePolicy):
+        raise InvalidInput("policy", "must implement TriagePolicy (lookback and assess)")
+
+
+def _check_window(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise InvalidInput("reopen_window", "must be a timedelta of zero or more")
+
+
 @attrs.define(kw_only=True)
 class DeskConfig:
-    """What a desk is configured with, as commands see it."""
+    """What a desk is configured with, as commands see it (each field checked when built)."""
 
-    ownership: MutableMapping[str, str]
-    """Product name to the engineering team that owns it."""
-    scale: SeverityScale
-    grouping: GroupingPolicy
-    reopen_window: timedelta
-    messages: Messages
-    policy: TriagePolicy
+    ownership: MutableMapping[str, str] = attrs.field(converter=_to_ownership)
+    """Product name to the engineering team that owns it (a copy of the map given)."""
+    scale: SeverityScale = attrs.field(validator=_is(SeverityScale))
+    grouping: GroupingPolicy = attrs.field(validator=_is(GroupingPolicy))
+    reopen_window: timedelta = attrs.field(validator=_check_window)
+    messages: Messages = attrs.field(validator=_is(Messages))
+    policy: TriagePolicy = attrs.field(validator=_check_policy)
 
     def owner_of(self, product: str) -> str:
         """The team that owns ``product``; ``InvalidInput`` naming ``product`` if none does."""
@@ -199,6 +223,24 @@ class Operation(abc.ABC, Generic[R]):
     @abc.abstractmethod
     def apply(self, services: Services) -> R:
         """Do the work with ``services``; return the result."""
+
+
+def or_monitoring(value: Actor | None) -> Actor:
+    """Converter of an optional ``by``: ``None`` means :data:`MONITORING_ACTOR`."""
+    return MONITORING_ACTOR if value is None else value
+
+
+def read(store: Store, query: Callable[[StoreTransaction], T], *, max_conflict_retries: int) -> T:
+    """Run a read-only ``query`` in one transaction, again after a conflict."""
+    attempt = 0
+    while True:
+        try:
+            with store.transaction() as tx:
+                return query(tx)
+        except ConcurrencyConflict:
+            attempt += 1
+            if attempt > max_conflict_retries:
+                raise
 
 
 def read_now(clock: Clock) -> datetime:

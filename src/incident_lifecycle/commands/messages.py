@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from ..domain.errors import InvalidInput
 from ..domain.incidents import Handoff, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport
 from ..notifications import FanOut, Notification, RecipientKind, Templates, Topic
@@ -35,6 +36,8 @@ class Messages:
     """Renders the templates into notifications for teams and tickets."""
 
     def __init__(self, templates: Templates) -> None:
+        if not isinstance(templates, Templates):
+            raise InvalidInput("templates", f"must be a Templates, not {type(templates).__name__}")
         self.templates = templates
 
     # -- the two shapes ---------------------------------------------------

@@ -12,7 +12,7 @@ from ..domain.actors import Action, Actor, check_permitted
 from ..domain.checks import KEY_MAX, check_identifier, check_int, instance
 from ..domain.errors import InvalidInput
 from ..domain.events import DeadLettersRedriven
-from .base import MONITORING_ACTOR, Command, Context, Operation, Services
+from .base import MONITORING_ACTOR, Command, Context, Operation, Services, or_monitoring
 
 __all__ = ["Deliver", "RedriveDeadLetters"]
 
@@ -46,7 +46,9 @@ class RedriveDeadLetters(Command[int]):
     action: ClassVar[Action | None] = Action.REDRIVE
 
     keys: tuple[str, ...] | None = attrs.field(default=None, converter=_to_keys)
-    by: Actor = attrs.field(default=MONITORING_ACTOR, validator=instance(Actor))
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
 
     def execute(self, ctx: Context) -> int:
         """Redrive the chosen dead letters."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import attrs
 
-from ..cadence import update_due
+from ..cadence import UpdateDue, update_due
 from ..domain.actors import Action, Actor
-from ..domain.checks import instance
+from ..domain.checks import aware, instance, optional
 from ..domain.events import UpdateReminderSent
-from .base import MONITORING_ACTOR, Command, Context
+from .base import MONITORING_ACTOR, Command, Context, or_monitoring
 
-__all__ = ["SendUpdateReminders"]
+__all__ = ["SendUpdateReminders", "UpdatesDue"]
 
 
 @attrs.frozen(kw_only=True)
@@ -26,7 +27,9 @@ class SendUpdateReminders(Command[int]):
     op: ClassVar[str] = "remind"
     action: ClassVar[Action | None] = None
 
-    by: Actor = attrs.field(default=MONITORING_ACTOR, validator=instance(Actor))
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
 
     def execute(self, ctx: Context) -> int:
         """Look at every active incident; remind those whose interval was missed."""
@@ -49,3 +52,22 @@ class SendUpdateReminders(Command[int]):
             )
             sent += tx.enqueue([note], now)
         return sent
+
+
+@attrs.frozen(kw_only=True)
+class UpdatesDue(Command[list[UpdateDue]]):
+    """Open incidents whose first or next customer update is due, most overdue first (a query)."""
+
+    op: ClassVar[str] = "due"
+    action: ClassVar[Action | None] = None
+
+    now: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    """The time to judge at (the clock's, by default)."""
+
+    def execute(self, ctx: Context) -> list[UpdateDue]:
+        """Ask the cadence about every active incident."""
+        when = ctx.now if self.now is None else self.now
+        found = (update_due(incident, when) for incident in ctx.tx.active_incidents())
+        return sorted(
+            (d for d in found if d is not None), key=lambda d: (-d.overdue, d.incident_id)
+        )

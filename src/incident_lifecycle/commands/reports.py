@@ -13,9 +13,9 @@ from typing import Any, ClassVar, overload
 
 import attrs
 
-from .._copies import clone
 from ..domain.actors import Action, Actor, check_permitted
 from ..domain.checks import BODY_MAX, REASON_MAX, identifier, instance, optional, shifted, text
+from ..domain.copies import clone
 from ..domain.errors import InvalidInput, InvalidTransition, NotFound
 from ..domain.events import (
     ReportResolved,
@@ -33,6 +33,7 @@ from .base import WIRE, Command, Context
 from .incidents import open_incident
 
 __all__ = [
+    "AssessReport",
     "LinkTicket",
     "ResolveReport",
     "TransferReport",
@@ -197,6 +198,20 @@ def _link(ctx: Context, report: CustomerReport, incident: ServiceIncident, by: A
     ctx.record(
         TicketLinked(incident_id=incident.id, actor=by, at=ctx.now, ticket_id=report.ticket_id)
     )
+
+
+@attrs.frozen(kw_only=True)
+class AssessReport(Command[TriageDecision]):
+    """The policy's suggestion for a report, reasons included: a query, nothing is stored."""
+
+    op: ClassVar[str] = "assess"
+    action: ClassVar[Action | None] = None
+
+    report: CustomerReport = attrs.field(validator=_check_report)
+
+    def execute(self, ctx: Context) -> TriageDecision:
+        """Ask the policy, with the candidates and recent reports read in ``ctx``."""
+        return assess(ctx, self.report)[0]
 
 
 @attrs.frozen(kw_only=True)

@@ -45,6 +45,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 E = TypeVar("E", bound=enum.Enum)
 
 
+def has_lone_surrogate(value: str) -> bool:
+    """Whether ``value`` holds a lone surrogate (not valid Unicode text: no encoding stores it)."""
+    return _SURROGATE.search(value) is not None
+
+
 def check_text(field: str, value: object, *, max_len: int, min_len: int = 1) -> str:
     """Return ``value`` if it is a string of ``min_len..max_len`` characters.
 
@@ -131,6 +136,14 @@ def optional_identifier(field: str, value: object, *, max_len: int = IDENTIFIER_
 def check_limit(field: str, value: object) -> int | None:
     """A result limit: ``None`` (all) or an int of zero or more (at most that many)."""
     return None if value is None else check_int(field, value)
+
+
+def check_methods(field: str, value: object, *methods: str) -> object:
+    """Return ``value`` if it has every one of ``methods`` (a port given where one is needed)."""
+    missing = [m for m in methods if not callable(getattr(value, m, None))]
+    if missing:
+        raise InvalidInput(field, f"{type(value).__name__} has no {', '.join(missing)}()")
+    return value
 
 
 def check_ownership(field: str, value: object) -> dict[str, str]:
