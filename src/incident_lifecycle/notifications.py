@@ -17,7 +17,18 @@ from types import MappingProxyType
 
 import attrs
 
-from .domain.checks import KEY_MAX, aware, check_enum, identifier, instance, optional, text
+from .domain.checks import (
+    DESCRIPTION_MAX,
+    KEY_MAX,
+    LOCALE_MAX,
+    MESSAGE_MAX,
+    aware,
+    check_enum,
+    identifier,
+    instance,
+    optional,
+    text,
+)
 from .domain.errors import InvalidInput
 
 __all__ = [
@@ -86,10 +97,10 @@ class Notification:
     recipient_kind: RecipientKind = attrs.field(converter=_to_recipient_kind)
     topic: Topic = attrs.field(converter=_to_topic)
     incident_id: str | None = attrs.field(validator=optional(identifier()))
-    subject: str = attrs.field(validator=text(500))
-    body: str = attrs.field(validator=text(20_000))
+    subject: str = attrs.field(validator=text(DESCRIPTION_MAX))
+    body: str = attrs.field(validator=text(MESSAGE_MAX))
     created_at: datetime = attrs.field(validator=aware())
-    locale: str = attrs.field(default="en", validator=identifier(35))
+    locale: str = attrs.field(default="en", validator=identifier(LOCALE_MAX))
 
     def __attrs_post_init__(self) -> None:
         if self.recipient_kind is RecipientKind.TICKET and self.topic not in CUSTOMER_TOPICS:
@@ -173,10 +184,10 @@ class FanOut:
     recipients: tuple[str, ...] = attrs.field(converter=_to_recipients, repr=False)
     topic: Topic = attrs.field(converter=_to_topic)
     incident_id: str | None = attrs.field(validator=optional(identifier()))
-    subject: str = attrs.field(validator=text(500))
-    body: str = attrs.field(validator=text(20_000))
+    subject: str = attrs.field(validator=text(DESCRIPTION_MAX))
+    body: str = attrs.field(validator=text(MESSAGE_MAX))
     created_at: datetime = attrs.field(validator=aware())
-    locale: str = attrs.field(default="en", validator=identifier(35))
+    locale: str = attrs.field(default="en", validator=identifier(LOCALE_MAX))
 
     def __attrs_post_init__(self) -> None:
         if self.topic not in CUSTOMER_TOPICS:

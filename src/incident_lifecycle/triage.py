@@ -21,6 +21,7 @@ import attrs
 
 from .domain.alerts import AlertKind
 from .domain.checks import (
+    SEVERITY_NAME_MAX,
     check_enum,
     check_identifier,
     check_int,
@@ -82,7 +83,9 @@ class TriageDecision:
 
     outcome: TriageOutcome = attrs.field(converter=_to_outcome)
     incident_id: str | None = attrs.field(default=None, validator=optional(identifier()))
-    severity: str | None = attrs.field(default=None, validator=optional(identifier(32)))
+    severity: str | None = attrs.field(
+        default=None, validator=optional(identifier(SEVERITY_NAME_MAX))
+    )
     score: float = 0.0
     reasons: tuple[str, ...] = attrs.field(default=(), converter=_to_reasons)
 
@@ -212,7 +215,7 @@ def _check_reach(_inst: object, _attribute: object, value: tuple[tuple[int, str]
             raise InvalidInput("reach_severity", f"{pair!r} is not an (accounts, severity) pair")
         accounts, name = pair
         check_int("reach_severity", accounts)
-        identifier(32)(None, attrs.fields(TriageDecision).severity, name)
+        identifier(SEVERITY_NAME_MAX)(None, attrs.fields(TriageDecision).severity, name)
 
 
 def _to_symptoms(value: object) -> frozenset[Symptom]:
@@ -225,8 +228,8 @@ def _check_bump(_inst: object, _attribute: object, value: object) -> None:
     if not isinstance(value, Mapping):
         raise InvalidInput("unavailable_bump", "must map a severity name to a worse one")
     for source, target in value.items():
-        check_identifier("unavailable_bump", source, max_len=32)
-        check_identifier("unavailable_bump", target, max_len=32)
+        check_identifier("unavailable_bump", source, max_len=SEVERITY_NAME_MAX)
+        check_identifier("unavailable_bump", target, max_len=SEVERITY_NAME_MAX)
 
 
 @attrs.frozen(kw_only=True)

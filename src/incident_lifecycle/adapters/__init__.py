@@ -2,5 +2,6 @@
 
 from .memory import InMemoryStore
 from .notifiers import JsonLinesNotifier, RecordingNotifier
+from .sqlite import SQLiteStore
 
-__all__ = ["InMemoryStore", "JsonLinesNotifier", "RecordingNotifier"]
+__all__ = ["InMemoryStore", "JsonLinesNotifier", "RecordingNotifier", "SQLiteStore"]

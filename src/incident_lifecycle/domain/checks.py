@@ -35,6 +35,14 @@ REVIEW_TEXT_MAX = 20_000
 """A post-incident review's root cause or impact."""
 KEY_MAX = 512
 """A notification's idempotency key."""
+GROUP_KEY_MAX = 1_000
+"""An incident's grouping key."""
+DESCRIPTION_MAX = 500
+"""A severity level's description; a notification's subject."""
+MESSAGE_MAX = 20_000
+"""A rendered notification's body."""
+LOCALE_MAX = 35
+"""A BCP 47 language tag (``fr-CA``)."""
 
 # C0 and C1 control characters, DEL; text fields may still hold tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -14,7 +14,18 @@ from types import MappingProxyType
 import attrs
 
 from .actors import Actor
-from .checks import aware, identifier, instance, integer, optional, text
+from .checks import (
+    BODY_MAX,
+    FINGERPRINT_MAX,
+    KEY_MAX,
+    REASON_MAX,
+    aware,
+    identifier,
+    instance,
+    integer,
+    optional,
+    text,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -47,7 +58,7 @@ __all__ = [
 ]
 
 _ID = identifier()
-_TEXT = text(10_000)
+_TEXT = text(BODY_MAX)
 _COUNT = integer(0)
 
 
@@ -78,7 +89,7 @@ class AlertJoined(DomainEvent):
     """A new alert was grouped into this incident."""
 
     alert_id: str = attrs.field(validator=_ID)
-    fingerprint: str = attrs.field(validator=identifier(255))
+    fingerprint: str = attrs.field(validator=identifier(FINGERPRINT_MAX))
 
 
 @attrs.frozen(kw_only=True)
@@ -94,7 +105,7 @@ class AlertRecovered(DomainEvent):
     """Monitoring reported that an alert's condition cleared."""
 
     alert_id: str = attrs.field(validator=_ID)
-    fingerprint: str = attrs.field(validator=identifier(255))
+    fingerprint: str = attrs.field(validator=identifier(FINGERPRINT_MAX))
 
 
 @attrs.frozen(kw_only=True)
@@ -141,7 +152,7 @@ class SeverityChanged(DomainEvent):
 
     previous: str = attrs.field(validator=_ID)
     severity: str = attrs.field(validator=_ID)
-    reason: str = attrs.field(default="", validator=text(2_000, min_len=0))
+    reason: str = attrs.field(default="", validator=text(REASON_MAX, min_len=0))
 
 
 @attrs.frozen(kw_only=True)
@@ -204,7 +215,7 @@ class TicketUnlinked(DomainEvent):
     """A ticket was unlinked from the incident."""
 
     ticket_id: str = attrs.field(validator=_ID)
-    reason: str = attrs.field(default="", validator=text(2_000, min_len=0))
+    reason: str = attrs.field(default="", validator=text(REASON_MAX, min_len=0))
 
 
 @attrs.frozen(kw_only=True)
@@ -252,9 +263,9 @@ class UpdateReminderSent(DomainEvent):
 class NotificationDeadLettered(DomainEvent):
     """A notification exhausted its attempts and was set aside for a redrive."""
 
-    key: str = attrs.field(validator=identifier(512))
+    key: str = attrs.field(validator=identifier(KEY_MAX))
     recipient: str = attrs.field(validator=_ID)
-    error: str = attrs.field(default="", validator=text(2_000, min_len=0))
+    error: str = attrs.field(default="", validator=text(REASON_MAX, min_len=0))
 
 
 @attrs.frozen(kw_only=True)

@@ -12,6 +12,7 @@ from .actors import Actor
 from .alerts import AlertKind
 from .checks import (
     BODY_MAX,
+    GROUP_KEY_MAX,
     REASON_MAX,
     REVIEW_TEXT_MAX,
     TITLE_MAX,
@@ -219,7 +220,7 @@ class ServiceIncident:
     owner_team: str = attrs.field(validator=identifier())
     detected_at: datetime = attrs.field(validator=aware())
     region: str | None = attrs.field(default=None, validator=optional(identifier()))
-    group_key: str | None = attrs.field(default=None, validator=optional(text(1_000)))
+    group_key: str | None = attrs.field(default=None, validator=optional(text(GROUP_KEY_MAX)))
     """The grouping key new alerts are matched on (see ``GroupingPolicy``)."""
     signal_kinds: tuple[AlertKind, ...] = attrs.field(default=(), converter=_to_kinds)
     """The kinds of the alerts grouped into the incident (triage compares symptoms with them)."""

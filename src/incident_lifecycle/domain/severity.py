@@ -14,7 +14,15 @@ from datetime import timedelta
 
 import attrs
 
-from .checks import check_identifier, identifier, integer, non_negative, text
+from .checks import (
+    DESCRIPTION_MAX,
+    SEVERITY_NAME_MAX,
+    check_identifier,
+    identifier,
+    integer,
+    non_negative,
+    text,
+)
 from .errors import InvalidInput
 
 __all__ = ["DEFAULT_SCALE", "SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "Severity", "SeverityScale"]
@@ -29,8 +37,8 @@ class Severity:
     """
 
     rank: int = attrs.field(validator=integer(0))
-    name: str = attrs.field(validator=identifier(32), order=False)
-    description: str = attrs.field(validator=text(500), order=False)
+    name: str = attrs.field(validator=identifier(SEVERITY_NAME_MAX), order=False)
+    description: str = attrs.field(validator=text(DESCRIPTION_MAX), order=False)
     public: bool = attrs.field(order=False)
     """Whether incidents at this level are announced on the public status page."""
     first_update: timedelta = attrs.field(validator=non_negative(), order=False)
