@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..domain.copies import clone as _clone
 from ..domain.alerts import Alert
+from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
 from ..domain.incidents import (

@@ -36,9 +36,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..domain.copies import clone
 from ..codec import decode, encode
 from ..domain.alerts import Alert
+from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
     DecodeError,
