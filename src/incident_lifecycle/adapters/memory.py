@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -18,6 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.alerts import Alert
+from ..domain.checks import check_limit
 from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -604,9 +607,10 @@ class _Transaction:
         return None
 
     def claim_due(
-        self, now: datetime, limit: int, lease_until: datetime, claim: str
+        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
     ) -> Sequence[OutboxEntry]:
         self._check()
+        wanted = _cap(limit)
         t = self._t
         claimed: list[OutboxEntry] = []
         popped: list[tuple[datetime, int, str]] = []
@@ -618,7 +622,7 @@ class _Transaction:
         held = self._lease_head(unleased)
         entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
-        while len(claimed) < limit:
+        while len(claimed) < wanted:
             entry: _Entry | None = None
             head = due.peek() if due else None
             if head is not None and head[0] <= now:
@@ -737,9 +741,7 @@ class _Transaction:
 
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
         self._check()
-        keys = list(self._t.dead)
-        if limit is not None:
-            keys = keys[:limit]
+        keys = itertools.islice(self._t.dead, _cap(limit))
         return [self._t.entries[key].snapshot() for key in keys]
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:
@@ -798,6 +800,13 @@ class _Transaction:
         if held is not None:
             times.append(held.next_at)
         return min(times) if times else None
+
+
+def _cap(limit: object) -> int:
+    """A checked ``limit`` as a count: ``None`` (all) and huge ints become ``sys.maxsize``,
+    more than any outbox in memory holds."""
+    wanted = check_limit("limit", limit)
+    return sys.maxsize if wanted is None else min(wanted, sys.maxsize)
 
 
 class _Queues:

@@ -38,6 +38,7 @@ from typing import Any
 
 from ..codec import decode, encode
 from ..domain.alerts import Alert
+from ..domain.checks import check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
@@ -65,6 +66,7 @@ _INCIDENT_ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
 _PRODUCT_REGION, _INCIDENT_REGION = _REGION_MATCHES.format("p"), _REGION_MATCHES.format("i")
 _PRODUCT_ORDER = _INCIDENT_ORDER.format("p", "incident_id")
 _ORDER = _INCIDENT_ORDER.format("i", "id")
+_INT64_MAX = 2**63 - 1  # SQLite's integers are 64-bit
 _CHUNK = 500  # host parameters per IN (...) query
 _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
@@ -238,6 +240,12 @@ def _decode_as(cls: type[Any], text: object, field: str) -> Any:
 def _decode_incident(text: object) -> ServiceIncident:
     incident: ServiceIncident = _decode_as(ServiceIncident, text, "incidents.data")
     return incident
+
+
+def _sql_limit(limit: object) -> int:
+    """A checked ``limit`` as SQLite's ``LIMIT`` takes it: -1 for all, at most 2**63 - 1."""
+    wanted = check_limit("limit", limit)
+    return -1 if wanted is None else min(wanted, _INT64_MAX)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -1012,14 +1020,15 @@ class _Transaction:
             raise DecodeError(f"outbox {row[1]!r}: {error}") from error
 
     def claim_due(
-        self, now: datetime, limit: int, lease_until: datetime, claim: str
+        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
     ) -> Sequence[OutboxEntry]:
+        wanted = _sql_limit(limit)
         rows = self._q(
             "SELECT o.seq FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
             "AND p.recipient = o.recipient AND p.seq < o.seq) "
             "ORDER BY o.next_at, o.seq LIMIT ?",
-            (_us(now), limit),
+            (_us(now), wanted),
         ).fetchall()
         if not rows:
             return []
@@ -1072,7 +1081,7 @@ class _Transaction:
         rows = self._q(
             f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
             "WHERE o.state = 'dead' ORDER BY o.updated_at, o.seq LIMIT ?",
-            (-1 if limit is None else limit,),
+            (_sql_limit(limit),),
         )
         return [self._entry(row) for row in rows]
 

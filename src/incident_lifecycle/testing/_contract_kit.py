@@ -206,6 +206,20 @@ def make_fanout(recipients: Sequence[str], prefix: str = "INC-2/UPD-9") -> FanOu
 
 # -- strategies for what ``strategies`` does not build -----------------------------------
 
+HUGE_LIMITS = st.integers(2**62, 2**80)
+"""Limits past anything stored, some past a 64-bit integer (a SQL driver's ``LIMIT``)."""
+LIMITS = st.none() | st.integers(0, 8) | HUGE_LIMITS
+"""Every kind of valid ``limit``: ``None`` (all), small ones, huge ones."""
+JUNK_LIMITS = st.one_of(
+    st.integers(max_value=-1),
+    st.booleans(),
+    st.floats(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+"""Values a ``limit`` refuses: negative, bool, not an int at all."""
+
 CUSTOMER_TOPIC_LIST = tuple(sorted(CUSTOMER_TOPICS))
 IDS = ils.identifiers()
 
@@ -311,6 +325,12 @@ def rolled_back(store: Store, *steps: Write) -> None:
             raise Abort
     except Abort:
         pass
+
+
+def in_transaction(store: Store, step: Callable[[StoreTransaction], object]) -> object:
+    """Run ``step`` in a transaction of its own (committed unless it raises)."""
+    with store.transaction() as tx:
+        return step(tx)
 
 
 def due_keys(store: Store, at: datetime) -> list[str]:

@@ -4,240 +4,40 @@ letters, redrive, against examples and a reference model (private: see
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
     run_state_machine_as_test,
 )
 
+from ..domain.errors import InvalidInput
 from ..notifications import FanOut, Notification
 from ..ports import OutboxState, OutboxStats, StoreTransaction
 from . import strategies as ils
 from ._contract_kit import (
     HOUR,
+    JUNK_LIMITS,
+    LIMITS,
     MICROSECOND,
     MINUTE,
     MODEL_EXAMPLES,
     T0,
     StoreHarness,
-    Write,
     any_fanouts,
     any_notifications,
     canonical,
     claim_keys,
     contract_settings,
     entry_view,
-    make_fanout,
+    in_transaction,
     make_note,
     outbox_view,
     rolled_back,
 )
-
-# -- the outbox against a reference model ----------------------------------------------------
-
-RECIPIENTS = ("team-a", "team-b", "team-c")
-
-
-@attrs.define
-class ModelEntry:
-    key: str
-    recipient: str
-    order: int
-    next_at: datetime
-    state: OutboxState = OutboxState.PENDING
-    attempts: int = 0
-    claim: str | None = None
-    error: str = ""
-
-
-class OutboxMachine(RuleBasedStateMachine):
-    """Runs the outbox methods on a store and on a plain model, and compares them after each step.
-
-    Time only moves forward, by at least a microsecond per step, so that
-    dead letters are never dead-lettered at the same instant.
-    """
-
-    contract: StoreHarness
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store = self.contract.make_store()
-        self.now = T0
-        self.model: dict[str, ModelEntry] = {}
-        self.dead_order: list[str] = []
-        self.claims = 0
-
-    def teardown(self) -> None:
-        self.contract.close_store(self.store)
-
-    def _tick(self) -> datetime:
-        self.now += MICROSECOND
-        return self.now
-
-    def _heads(self) -> list[ModelEntry]:
-        heads: dict[str, ModelEntry] = {}
-        for entry in self.model.values():
-            if entry.state is OutboxState.PENDING:
-                best = heads.get(entry.recipient)
-                if best is None or entry.order < best.order:
-                    heads[entry.recipient] = entry
-        return sorted(heads.values(), key=lambda e: (e.next_at, e.order))
-
-    def _finish(self, key: str, state: OutboxState, error: str) -> None:
-        entry = self.model.get(key)
-        if entry is not None and entry.state is OutboxState.PENDING:
-            entry.state, entry.claim, entry.error = state, None, error
-            if state is OutboxState.DEAD:
-                self.dead_order.append(key)
-
-    @rule(recipient=st.sampled_from(RECIPIENTS), count=st.integers(1, 3), repeat=st.booleans())
-    def enqueue(self, recipient: str, count: int, repeat: bool) -> None:
-        now = self._tick()
-        fresh = [f"k{len(self.model) + n}" for n in range(count)]
-        notes = [make_note(key, recipient) for key in fresh]
-        if repeat:
-            notes.append(
-                notes[0] if not self.model else make_note(sorted(self.model)[0], recipient)
-            )
-        with self.store.transaction() as tx:
-            added = tx.enqueue(notes, now)
-        assert added == count
-        for key in fresh:
-            self.model[key] = ModelEntry(key, recipient, len(self.model), next_at=now)
-
-    @rule(limit=st.integers(1, 4), lease=st.integers(1, 300))
-    def claim_due(self, limit: int, lease: int) -> None:
-        now = self._tick()
-        until = now + timedelta(seconds=lease)
-        self.claims += 1
-        token = f"relay-{self.claims}"
-        with self.store.transaction() as tx:
-            claimed = tx.claim_due(now, limit, until, token)
-        expected = [e for e in self._heads() if e.next_at <= now][:limit]
-        assert [e.key for e in claimed] == [e.key for e in expected]
-        for entry in expected:
-            entry.attempts += 1
-            entry.next_at, entry.claim = until, token
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data())
-    def mark_delivered(self, data: st.DataObject) -> None:
-        keys = data.draw(st.lists(st.sampled_from(sorted(self.model)), max_size=3))
-        now = self._tick()
-        with self.store.transaction() as tx:
-            tx.mark_delivered([*keys, "unknown"], now)
-        for key in keys:
-            self._finish(key, OutboxState.DELIVERED, "")
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data(), delay=st.integers(0, 600))
-    def schedule_retry(self, data: st.DataObject, delay: int) -> None:
-        key = data.draw(st.sampled_from(sorted(self.model)))
-        now = self._tick()
-        when = now + timedelta(seconds=delay)
-        with self.store.transaction() as tx:
-            tx.schedule_retry(key, when, f"busy {delay}", now)
-        entry = self.model[key]
-        if entry.state is OutboxState.PENDING:
-            entry.next_at, entry.claim, entry.error = when, None, f"busy {delay}"
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data())
-    def mark_dead(self, data: st.DataObject) -> None:
-        key = data.draw(st.sampled_from(sorted(self.model)))
-        now = self._tick()
-        with self.store.transaction() as tx:
-            tx.mark_dead(key, "refused", now)
-        self._finish(key, OutboxState.DEAD, "refused")
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data())
-    def redrive(self, data: st.DataObject) -> None:
-        keys = data.draw(st.lists(st.sampled_from(sorted(self.model)), max_size=3, unique=True))
-        now = self._tick()
-        with self.store.transaction() as tx:
-            count = tx.redrive([*keys, "unknown"], now)
-        dead = [key for key in keys if self.model[key].state is OutboxState.DEAD]
-        assert count == len(dead)
-        for key in dead:
-            entry = self.model[key]
-            entry.state, entry.attempts, entry.next_at, entry.claim = (
-                OutboxState.PENDING,
-                0,
-                now,
-                None,
-            )
-            self.dead_order.remove(key)
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data())
-    def rolled_back_work(self, data: st.DataObject) -> None:
-        """Any mix of outbox calls in a transaction that raises changes nothing."""
-        keys = data.draw(st.lists(st.sampled_from(sorted(self.model)), min_size=1, max_size=3))
-        now, later = self.now, self.now + HOUR
-        steps: list[Write] = [
-            lambda tx: tx.enqueue([make_note("k-rolled-back", "team-a")], now),
-            lambda tx: tx.enqueue_fanout(make_fanout(["T-rolled-back"], "rolled-back"), now),
-            lambda tx: tx.claim_due(later, 10, later + HOUR, "other"),
-            lambda tx: tx.mark_delivered(keys[:1], now),
-            lambda tx: tx.mark_dead(keys[-1], "x", now),
-            lambda tx: tx.redrive(keys, now),
-            lambda tx: tx.schedule_retry(keys[0], later, "x", now),
-            lambda tx: tx.next_due_at(),
-        ]
-        rolled_back(self.store, *data.draw(st.lists(st.sampled_from(steps), max_size=10)))
-
-    @rule(seconds=st.sampled_from([1, 30, 60, 120, 301, 900]))
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    @invariant()
-    def agrees_with_the_model(self) -> None:
-        with self.store.transaction() as tx:
-            stats = tx.outbox_stats()
-            entries = {key: tx.outbox_entry(key) for key in self.model}
-            dead = [e.key for e in tx.dead_letters()]
-            first_dead = [e.key for e in tx.dead_letters(limit=1)]
-            next_due = tx.next_due_at()
-            assert tx.outbox_entry("k-rolled-back") is None
-            assert tx.outbox_entry("rolled-back/T-rolled-back") is None
-        counts = dict.fromkeys(OutboxState, 0)
-        for expected in self.model.values():
-            counts[expected.state] += 1
-        assert stats == OutboxStats(
-            pending=counts[OutboxState.PENDING],
-            delivered=counts[OutboxState.DELIVERED],
-            dead=counts[OutboxState.DEAD],
-        )
-        seqs = []
-        for key, expected in self.model.items():
-            found = entries[key]
-            assert found is not None
-            assert found.key == key
-            assert (found.state, found.attempts, found.notification.recipient) == (
-                expected.state,
-                expected.attempts,
-                expected.recipient,
-            )
-            assert found.last_error == expected.error
-            if expected.state is OutboxState.PENDING:
-                assert (found.next_attempt_at, found.claim) == (expected.next_at, expected.claim)
-            else:
-                assert found.claim is None
-            seqs.append(found.seq)
-        assert seqs == sorted(seqs)
-        assert len(set(seqs)) == len(seqs)
-        assert dead == self.dead_order
-        assert first_dead == self.dead_order[:1]
-        heads = self._heads()
-        assert next_due == (min(e.next_at for e in heads) if heads else None)
+from ._store_outbox_model import OutboxMachine
 
 
 class OutboxChecks(StoreHarness):
@@ -468,6 +268,63 @@ class OutboxChecks(StoreHarness):
                 assert tx.next_due_at() == T0 + HOUR + 2 * MINUTE  # k3's lease
                 tx.mark_delivered(["k3"], T0)
                 assert tx.next_due_at() is None
+
+    def test_a_limit_caps_dead_letters_and_claims_alike(self) -> None:
+        """``limit`` is ``None`` (all) or an int: at most that many, however large it is."""
+
+        @contract_settings(self.max_examples)
+        @given(st.integers(0, 6), st.data())
+        def check(count: int, data: st.DataObject) -> None:
+            keys = [f"k{n}" for n in range(count)]
+            dead = data.draw(st.lists(st.sampled_from(keys), unique=True) if keys else st.just([]))
+            limit = data.draw(LIMITS, label="limit")
+            with self.opened() as store:
+                with store.transaction() as tx:
+                    tx.enqueue([make_note(key, f"team-{key}") for key in keys], T0)
+                    for n, key in enumerate(dead):
+                        tx.mark_dead(key, "refused", T0 + n * MICROSECOND)
+                with store.transaction() as tx:
+                    listed = [e.key for e in tx.dead_letters(limit)]
+                    everything = [e.key for e in tx.dead_letters()]
+                assert (listed, everything) == (dead[:limit], dead)
+                due = [key for key in keys if key not in dead]
+                if limit is not None:  # the port's claim_due takes an int
+                    claimed: list[str] = []
+                    rolled_back(
+                        store,
+                        lambda tx: claimed.extend(
+                            e.key for e in tx.claim_due(T0, limit, T0 + HOUR, "relay")
+                        ),
+                    )
+                    assert claimed == due[:limit]
+
+        check()
+
+    def test_a_junk_limit_is_invalid_input_and_changes_nothing(self) -> None:
+        """A bool, a negative number or a non-int ``limit`` raises ``InvalidInput`` naming
+        ``limit``, never a driver or type error, and the outbox is left as it was."""
+
+        @contract_settings(self.max_examples)
+        @given(JUNK_LIMITS, st.booleans())
+        def check(limit: object, claiming: bool) -> None:
+            with self.opened() as store:
+                with store.transaction() as tx:
+                    tx.enqueue([make_note("k1"), make_note("k2", "team-b")], T0)
+                    tx.mark_dead("k2", "refused", T0)
+                before = outbox_view(store, ["k1", "k2"])
+
+                def read(tx: StoreTransaction) -> object:
+                    if claiming:
+                        return tx.claim_due(T0, limit, T0 + HOUR, "relay")  # type: ignore[arg-type]
+                    return tx.dead_letters(limit)  # type: ignore[arg-type]
+
+                with pytest.raises(InvalidInput) as caught:
+                    in_transaction(store, read)
+                assert caught.value.field == "limit"
+                assert outbox_view(store, ["k1", "k2"]) == before
+                assert claim_keys(store, T0) == ["k1"]  # and the store still works
+
+        check()
 
     def test_redrive_keeps_keys_and_per_recipient_order(self) -> None:
         """A redriven entry keeps key, seq and text, restarts its attempts and rejoins in order."""
