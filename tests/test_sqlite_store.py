@@ -384,6 +384,16 @@ TAMPERINGS: dict[str, tuple[str, tuple[Any, ...], Callable[[StoreTransaction], o
         (),
         lambda tx: tx.alerts_of("INC-1"),
     ),
+    "a time past the year 10000 in alerts.last_seen": (
+        "UPDATE alerts SET last_seen = ?",
+        (2**62,),
+        lambda tx: tx.alert("ALR-1"),
+    ),
+    "a time before the year 0 in outbox.next_at": (
+        "UPDATE outbox SET next_at = ?",
+        (-(2**62),),
+        lambda tx: tx.outbox_entry("k-1"),
+    ),
     "unknown status in reports.status": (
         "UPDATE reports SET status = 'exploded'",
         (),

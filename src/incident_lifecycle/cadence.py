@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from .domain.checks import shifted
 from .domain.incidents import ServiceIncident
 
 __all__ = ["UpdateDue", "update_due"]
@@ -30,7 +31,7 @@ class UpdateDue:
     @property
     def missed_at(self) -> datetime:
         """The start of the interval being missed now (one reminder per such interval)."""
-        return self.due_at + self.interval * self.missed_intervals
+        return shifted(self.due_at, self.interval * self.missed_intervals)
 
 
 def update_due(incident: ServiceIncident, now: datetime) -> UpdateDue | None:
@@ -45,10 +46,11 @@ def update_due(incident: ServiceIncident, now: datetime) -> UpdateDue | None:
         return None
     last = incident.last_public_update_at
     first = last is None
+    # A deadline past the year 9999 is the last representable instant (``shifted``).
     due_at = (
-        incident.opened_at + severity.first_update
+        shifted(incident.opened_at, severity.first_update)
         if last is None
-        else last + severity.update_interval
+        else shifted(last, severity.update_interval)
     )
     if now < due_at:
         return None

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from .domain.actors import Actor, Role
-from .domain.checks import check_int, check_non_negative
+from .domain.checks import check_int, check_non_negative, shifted
 from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
 from .notifications import DeliveryResult, DeliveryStatus, one_line
@@ -76,11 +76,15 @@ class RetryPolicy:
 
     @property
     def horizon(self) -> timedelta:
-        """The longest a notification can stay pending before it is dead-lettered."""
+        """The longest a notification can stay pending before it is dead-lettered
+        (``timedelta.max`` if that is longer than a ``timedelta`` holds)."""
         total = timedelta(0)
-        for attempt in range(1, self.max_attempts):
-            total += self._ceiling(attempt) + self.lease
-        return total + self.lease
+        try:
+            for attempt in range(1, self.max_attempts):
+                total += self._ceiling(attempt) + self.lease
+            return total + self.lease
+        except OverflowError:
+            return timedelta.max
 
 
 @attrs.frozen(kw_only=True)
@@ -128,7 +132,8 @@ class Relay:
         while max_batches is None or totals["batches"] < max_batches:
             now = self.clock.now()
             with self.store.transaction() as tx:
-                claimed = tx.claim_due(now, batch_size, now + self.policy.lease, self.name)
+                lease_until = shifted(now, self.policy.lease)
+                claimed = tx.claim_due(now, batch_size, lease_until, self.name)
             if not claimed:
                 break
             totals["batches"] += 1
@@ -220,7 +225,7 @@ class Relay:
                 wait = self.policy.delay(entry.attempts, self._rng)
                 if result is not None and result.retry_after is not None:
                     wait = max(wait, result.retry_after)
-                tx.schedule_retry(entry.key, now + wait, one_line(error), now)
+                tx.schedule_retry(entry.key, shifted(now, wait), one_line(error), now)
                 counts["retried"] += 1
             tx.append(events)
         return counts

@@ -29,6 +29,7 @@ from .domain.checks import (
     has_lone_surrogate,
     identifier,
     optional,
+    shifted,
 )
 from .domain.errors import InvalidInput
 from .domain.incidents import OPEN_STATUSES, ServiceIncident, regions_compatible
@@ -356,7 +357,7 @@ class DefaultTriagePolicy:
                 f"{incident.id} excluded: region {incident.region} is not {report.region}"
             )
             return None
-        if report.reported_at < incident.detected_at - self.grace:
+        if incident.detected_at - report.reported_at > self.grace:  # a difference never overflows
             reasons.append(
                 f"{incident.id} excluded: the report predates it by more than {self.grace}"
             )
@@ -403,7 +404,7 @@ class DefaultTriagePolicy:
                 f"symptom {report.symptom.value} does not count towards a surge: troubleshoot"
             )
             return TriageDecision(outcome=TriageOutcome.TROUBLESHOOT, reasons=tuple(reasons))
-        since = max(report.reported_at, now) - self.surge_window
+        since = shifted(max(report.reported_at, now), -self.surge_window)
         accounts = {report.account_id}
         for other in recent_reports:
             if (

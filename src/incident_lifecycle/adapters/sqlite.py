@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_FURTHEST = timedelta(hours=23, minutes=59)  # the widest offset a timezone takes
 # The domain's rules in SQL (``domain.incidents``): ``regions_compatible`` as a
 # filter, ``incident_order`` as an ORDER BY. The store contract checks the
 # results against the domain functions themselves.
@@ -211,7 +213,22 @@ def _us(value: datetime) -> int:
 def _dt(value: object, field: str) -> datetime:
     if not isinstance(value, int) or isinstance(value, bool):
         raise DecodeError(f"{field}: expected an integer time, got {type(value).__name__}")
-    return _EPOCH + timedelta(microseconds=value)
+    try:
+        return _EPOCH + timedelta(microseconds=value)
+    except OverflowError:
+        return _beyond_utc(value, field)
+
+
+def _beyond_utc(value: int, field: str) -> datetime:
+    """An instant up to a day outside UTC's years 1-9999, which Python holds only in an
+    offset (``0001-01-01T00:00+05:00`` is still year 0 in UTC): kept at the offset
+    furthest from UTC, to the microsecond. Anything further is not a time we wrote."""
+    offset = _FURTHEST if value < 0 else -_FURTHEST
+    try:
+        local = _NAIVE_EPOCH + (timedelta(microseconds=value) + offset)
+    except OverflowError:
+        raise DecodeError(f"{field}: {value} is outside the years 1 to 9999") from None
+    return local.replace(tzinfo=timezone(offset))
 
 
 def _opt_dt(value: object, field: str) -> datetime | None:

@@ -28,6 +28,7 @@ from ..ports import OutboxEntry, Store, StoreTransaction
 from . import strategies as ils
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 MICROSECOND = timedelta(microseconds=1)
@@ -60,13 +61,18 @@ def canonical(value: object) -> object:
     """A plain form of an entity, value or event for comparing them field by field.
 
     Every attrs field is kept with its class name; datetimes become UTC
-    instants (a naive one fails the comparison), enums keep their class, and
-    mappings and sequences are compared item by item.
+    instants (a naive one fails the comparison; one outside UTC's years 1 to
+    9999, which Python holds only in an offset, becomes its distance from the
+    epoch), enums keep their class, and mappings and sequences are compared
+    item by item.
     """
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return ("naive datetime", value.isoformat())
-        return ("datetime", value.astimezone(UTC).isoformat())
+        try:
+            return ("datetime", value.astimezone(UTC).isoformat())
+        except OverflowError:  # held only in an offset: year 0 or 10000 in UTC
+            return ("instant", value - EPOCH)
     if isinstance(value, enum.Enum):
         return (type(value).__name__, value.value)
     if isinstance(value, bool):
