@@ -39,9 +39,9 @@ class RetryPolicy:
 
     The n-th retry waits ``min(cap, base * 2**(n-1))`` with "equal jitter"
     (between half of it and all of it, never below ``base``); a recipient's
-    retry-after is honoured when longer. After ``max_attempts`` attempts a
-    notification is dead-lettered. ``lease`` is how long a claimed
-    notification stays reserved to one relay.
+    retry-after is honoured when longer, up to ``max_retry_after``. After
+    ``max_attempts`` attempts a notification is dead-lettered. ``lease`` is
+    how long a claimed notification stays reserved to one relay.
     """
 
     base: timedelta = timedelta(seconds=10)
@@ -49,9 +49,12 @@ class RetryPolicy:
     max_attempts: int = 8
     lease: timedelta = timedelta(minutes=2)
     jitter: bool = True
+    max_retry_after: timedelta = timedelta(hours=1)
+    """The longest wait a recipient's retry-after can ask for: a longer one (a
+    misconfigured helpdesk answering days, or ``timedelta.max``) waits this long."""
 
     def __attrs_post_init__(self) -> None:
-        for name in ("base", "cap", "lease"):
+        for name in ("base", "cap", "lease", "max_retry_after"):
             check_non_negative(name, getattr(self, name))
         check_int("max_attempts", self.max_attempts, minimum=1)
         if self.cap < self.base:
@@ -77,7 +80,8 @@ class RetryPolicy:
     @property
     def horizon(self) -> timedelta:
         """The longest a notification can stay pending before it is dead-lettered
-        (``timedelta.max`` if that is longer than a ``timedelta`` holds)."""
+        (``timedelta.max`` if that is longer than a ``timedelta`` holds), not counting
+        recipients' retry-afters: each can stretch one wait to ``max_retry_after``."""
         total = timedelta(0)
         try:
             for attempt in range(1, self.max_attempts):
@@ -224,7 +228,7 @@ class Relay:
                     continue
                 wait = self.policy.delay(entry.attempts, self._rng)
                 if result is not None and result.retry_after is not None:
-                    wait = max(wait, result.retry_after)
+                    wait = max(wait, min(result.retry_after, self.policy.max_retry_after))
                 tx.schedule_retry(entry.key, shifted(now, wait), one_line(error), now)
                 counts["retried"] += 1
             tx.append(events)

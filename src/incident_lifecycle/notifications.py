@@ -243,6 +243,8 @@ class DeliveryResult:
     retry_after: timedelta | None = attrs.field(
         default=None, validator=optional(instance(timedelta))
     )
+    """Not before this long, if the recipient said so: the relay waits the longer of this
+    and its backoff, at most ``RetryPolicy.max_retry_after`` (one hour by default)."""
     error: str = attrs.field(default="", validator=instance(str))
     """What went wrong, as the notifier says it (neutralised and capped when recorded)."""
 
