@@ -95,7 +95,7 @@ MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def _resolved_imports(path: Path) -> set[str]:
-    """The package's own modules that ``path`` imports (``from .x import y`` -> ``x.y`` if a module)."""
+    """The package's own modules ``path`` imports (``from .x import y``: ``x.y`` if a module)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -200,3 +200,25 @@ def test_triage_at_the_first_instant_looks_back_to_it() -> None:
     other = make_report("T-2", reported_at=EARLIEST)
     decision = policy.assess(report, [], [other], EARLIEST)
     assert decision.outcome is TriageOutcome.OPEN_NEW
+
+
+@given(
+    st.datetimes(
+        min_value=datetime.min,
+        max_value=datetime.max,
+        timezones=st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)).map(
+            timezone
+        ),
+    ),
+    st.timedeltas(),
+)
+def test_shifted_keeps_the_instant_in_any_zone(when: datetime, delta: timedelta) -> None:
+    """In a zone with an offset, ``shifted`` moves the instant; it clamps only past year 1/9999."""
+    moved = shifted(when, delta)
+    assert moved.tzinfo is UTC
+    assert EARLIEST <= moved <= LATEST
+    try:
+        exact = (when + delta).astimezone(UTC)
+    except OverflowError:
+        return  # the sum is outside the calendar UTC can write: clamped (checked above)
+    assert moved == exact

@@ -178,10 +178,13 @@ def shifted(when: datetime, delta: timedelta) -> datetime:
     "since always" (:data:`EARLIEST`).
     """
     try:
-        return (when.astimezone(UTC) + delta).astimezone(UTC)
+        moved = when + delta  # aware arithmetic: the same instant, whatever the offset
     except OverflowError:
-        late = delta > timedelta(0) or (delta == timedelta(0) and when.year > 1)
-        return LATEST if late else EARLIEST
+        return LATEST if delta > timedelta(0) else EARLIEST
+    try:
+        return moved.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, in a zone UTC cannot reach
+        return LATEST if moved.year > 1 else EARLIEST
 
 
 def freeze_labels(value: object) -> Mapping[str, str]:
