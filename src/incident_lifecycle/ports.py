@@ -308,7 +308,8 @@ class StoreTransaction(Protocol):
         recipient, order is kept). Claimed entries get ``claim`` and are not
         due again before ``lease_until``, so two relays never hold the same
         entry at once; an entry whose lease expired may be claimed again.
-        Each claim counts one attempt.
+        Each claim counts one attempt. ``limit`` follows the rule of
+        :meth:`dead_letters` (an int of one or more in practice).
         """
         ...
 
@@ -329,7 +330,11 @@ class StoreTransaction(Protocol):
         ...
 
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
-        """Dead-lettered entries, oldest first: in the order they were dead-lettered."""
+        """Dead-lettered entries, oldest first: in the order they were dead-lettered.
+
+        ``limit``: ``None`` for all, an int of zero or more for at most that many
+        (however large); anything else raises ``InvalidInput`` naming ``limit``.
+        """
         ...
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:
