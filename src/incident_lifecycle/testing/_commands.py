@@ -57,6 +57,9 @@ _REFERENCES: Mapping[str, str] = {
 _DISTINCT: Mapping[type, tuple[tuple[str, str], ...]] = {MergeIncidents: (("source_id", "into"),)}
 """Pairs of fields a class refuses to construct with equal values."""
 
+_REDRAWS = 3
+"""How often a field that must differ from another is drawn again before a fresh id."""
+
 _BATCH = 4
 """The most signals or reports in one drawn batch."""
 
@@ -212,10 +215,12 @@ def _instances(
     """An instance of ``cls`` from one draw of each field (equal pairs it refuses made distinct)."""
     kwargs = {name: draw(strategy) for name, strategy in fields.items()}
     for first, second in _DISTINCT.get(cls, ()):
+        for _ in range(_REDRAWS):
+            if kwargs[first] == kwargs[second]:
+                kwargs[second] = draw(fields[second])
         if kwargs[first] == kwargs[second]:
-            kwargs[second] = draw(
-                identifiers().filter(functools.partial(operator.ne, kwargs[first]))
-            )
+            other = functools.partial(operator.ne, kwargs[first])
+            kwargs[second] = draw(identifiers().filter(other))
     return cls(**kwargs)
 
 
@@ -262,7 +267,7 @@ def commands(
     command) and ``times`` (when signals were observed and reports made).
     Anything without a pool is drawn freely. One exception keeps a drawn
     merge constructible: when the pool gives its target the source's id
-    again, the target is a fresh identifier instead.
+    again (and again, three times), the target is a fresh identifier instead.
 
     Severities are levels of ``DEFAULT_SCALE``, as ``Severity`` or by name.
 
@@ -294,9 +299,15 @@ def commands(
         by=_or(by, actors()),
         times=_or(times, aware_datetimes()),
     )
-    built = []
-    for op, cls in COMMANDS.items():  # in the order of COMMANDS, whatever the order of ops
-        if op in chosen:
-            fields = {f.name: _strategy(cls, f, pools) for f in _fields(cls)}
-            built.append(_instances(cls, fields))
-    return st.one_of(built)
+    # In the order of COMMANDS, whatever the order of ops, but operations last: hypothesis
+    # favours (and shrinks towards) the first branch, which should be a common command.
+    classes = sorted(
+        (cls for op, cls in COMMANDS.items() if op in chosen),
+        key=lambda cls: issubclass(cls, Operation),
+    )
+    return st.one_of(
+        [
+            _instances(cls, {f.name: _strategy(cls, f, pools) for f in _fields(cls)})
+            for cls in classes
+        ]
+    )
