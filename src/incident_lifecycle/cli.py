@@ -488,6 +488,13 @@ def cmd_metrics(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Serve the HTTP API (and the outbox relay) until SIGTERM; see docs/service.md."""
+    from .web.serve import serve_command
+
+    return serve_command(args.config, out, relay=args.relay, log_level=args.log_level)
+
+
 def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     """Print the JSON Schema of one replay line (generated from the commands)."""
     out.write(schema_text())
@@ -544,6 +551,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of one replay line, generated from the commands.",
     )
     schema.set_defaults(handler=cmd_schema)
+    serve = sub.add_parser("serve", help="serve the HTTP API", description=cmd_serve.__doc__)
+    serve.set_defaults(handler=cmd_serve)
+    serve.add_argument("--config", required=True, help="the TOML configuration file")
+    serve.add_argument(
+        "--relay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the outbox relay (default: the file's relay.enabled)",
+    )
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     return parser
 
 
