@@ -131,8 +131,9 @@ class StoreTransaction(Protocol):
         """A new identifier such as ``INC-42`` (``prefix`` + ``-`` + number).
 
         Never one handed out by a transaction that committed; one handed out
-        by a transaction that rolled back may come again (a database sequence
-        is not rolled back, a counter table is).
+        by a transaction that rolled back may come again. The shipped stores
+        roll their counters back with the transaction, so the same commands
+        give the same ids on each of them (a database sequence would not).
         """
         ...
 
@@ -156,20 +157,28 @@ class StoreTransaction(Protocol):
     def save_alerts(self, alerts: Sequence[Alert]) -> None:
         """Save status, incident and ``active`` of each alert, with a version check.
 
-        ``count`` and ``last_seen_at`` are never written here: only
-        :meth:`count_repeats` changes them, so counting never conflicts.
+        ``count``, ``last_seen_at`` and ``started_at`` are never written here:
+        only :meth:`count_repeats` changes them, so counting never conflicts.
         """
         ...
 
     def count_repeats(
-        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+        self,
+        counts: Mapping[str, int],
+        last_seen: Mapping[str, datetime],
+        started: Mapping[str, Sequence[datetime]] | None = None,
     ) -> Mapping[str, tuple[str, str | None]]:
-        """Add ``counts[fp]`` to the count of the active alert of each fingerprint.
+        """Count repeats of each fingerprint of ``counts`` on its active alert.
 
-        ``last_seen_at`` becomes the later of the stored time and
-        ``last_seen[fp]``. Fingerprints without an active alert are ignored.
-        Versions do not change. Returns, for each fingerprint counted, its
-        alert id and incident id.
+        The count goes up by ``counts[fp]`` (signals without a start, each
+        an occurrence) plus the number of distinct ``started[fp]`` times
+        that are new occurrences (later than the alert's ``started_at``, or
+        all of them when it has none; ``domain.alerts.is_new_occurrence``),
+        and ``started_at`` becomes the latest of those. ``last_seen_at``
+        becomes the later of the stored time and ``last_seen[fp]``.
+        Fingerprints without an active alert are ignored. Versions do not
+        change. Returns, for each fingerprint seen on an active alert (counted
+        or not), its alert id and incident id.
         """
         ...
 

@@ -52,6 +52,8 @@ class _Tables:
         self.alerts: dict[str, Alert] = {}
         self.active_by_fp: dict[str, str] = {}
         self.alerts_by_incident: dict[str, dict[str, None]] = {}
+        # Incidents an alert was moved into: their bucket may not be in creation order.
+        self.alerts_moved_into: dict[str, None] = {}
         self.incidents: dict[str, ServiceIncident] = {}
         self.active_incidents: dict[str, None] = {}
         self.active_by_product: dict[str, dict[str, None]] = {}
@@ -179,8 +181,9 @@ class _Transaction:
     def new_id(self, prefix: str) -> str:
         self._check()
         number = self._t.counters.get(prefix, 0) + 1
-        # Like a database sequence, not rolled back: an id handed out is never reused.
-        self._t.counters[prefix] = number
+        # Like SQLite's counter table: rolled back with the transaction, so an id handed
+        # out by a transaction that failed comes again, and every store numbers alike.
+        self._put(self._t.counters, prefix, number)
         return f"{prefix}-{number}"
 
     # -- alerts -----------------------------------------------------------
@@ -199,7 +202,9 @@ class _Transaction:
 
     def alerts_of(self, incident_id: str) -> Sequence[Alert]:
         self._check()
-        ids = self._t.alerts_by_incident.get(incident_id, {})
+        ids: Iterable[str] = self._t.alerts_by_incident.get(incident_id, {})
+        if incident_id in self._t.alerts_moved_into:  # oldest first, as the port says
+            ids = sorted(ids, key=lambda alert_id: (len(alert_id), alert_id))
         return [_clone(self._t.alerts[alert_id]) for alert_id in ids]
 
     def add_alerts(self, alerts: Sequence[Alert]) -> None:
@@ -229,6 +234,9 @@ class _Transaction:
             self._put(t.active_by_fp, alert.fingerprint, alert.id)
         if alert.incident_id is not None:
             self._member(t.alerts_by_incident, alert.incident_id, alert.id, True)
+            moved = previous is not None and previous.incident_id != alert.incident_id
+            if moved and alert.incident_id not in t.alerts_moved_into:
+                self._put(t.alerts_moved_into, alert.incident_id, None)
 
     def save_alerts(self, alerts: Sequence[Alert]) -> None:
         self._check()

@@ -189,7 +189,7 @@ class DetachAlert(Command[str]):
         if not alert.active or source.status not in ACTIVE_STATUSES:
             raise InvalidTransition("alert", alert.id, "detach", alert.status.value)
         if self.into is None:
-            target = self._new_incident(ctx, alert, source)
+            target = self._own_incident(ctx, alert, source)
         else:
             if self.into == source.id:
                 raise InvalidInput("into", "the alert already belongs to that incident")
@@ -213,8 +213,14 @@ class DetachAlert(Command[str]):
         )
         return target.id
 
-    def _new_incident(self, ctx: Context, alert: Alert, source: ServiceIncident) -> ServiceIncident:
+    def _own_incident(self, ctx: Context, alert: Alert, source: ServiceIncident) -> ServiceIncident:
+        """The alert's own potential incident: the one a detach made before, if it is still
+        awaiting validation (one potential incident per group key), else a new one."""
         key = f"{source.group_key or alert.product}|detached={alert.id}"
+        for found in ctx.tx.active_incidents(group_key=key):
+            if found.status is IncidentStatus.DETECTED and found.id != source.id:
+                ctx.tx.save_incident(found)
+                return found
         target = potential_incident(
             ctx.tx, alert, team=ctx.config.owner_of(alert.product), now=ctx.now, group_key=key
         )
