@@ -118,7 +118,17 @@ MINIMAL: dict[str, dict[str, Any]] = {
 
 _OPTIONAL: dict[str, dict[str, Any]] = {
     "own": {},
-    "alert": {"region": "pod17", "labels": {"host": "app07"}, "by": MONITOR},
+    "alert": {
+        "region": "pod17",
+        "labels": {"host": "app07"},
+        "started_at": "2026-03-02T08:58:00+00:00",
+        "severity_hint": "SEV2",
+        "description": "p99 latency of the views API is above 2 s on pod 17.",
+        "links": {"runbook": "https://runbooks.example.com/support/latency"},
+        "dedup_key": "support-latency-app01",
+        "source_group": '{}:{alertname="SupportLatency"}',
+        "by": MONITOR,
+    },
     "alerts": {"by": MONITOR},
     "clear": {"by": MONITOR},
     "acknowledge": {},

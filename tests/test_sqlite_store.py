@@ -185,8 +185,32 @@ def test_reopening_a_database_keeps_its_data(path: Path) -> None:
         second.close()
 
 
+SCHEMA_3_ALERT_COLUMNS = (
+    "started_at",
+    "severity_hint",
+    "description",
+    "links",
+    "dedup_key",
+    "source_group",
+)
+
+
+def as_schema_2(path: Path) -> None:
+    """Turn a database of the current schema back into schema 2 (alerts without source facts)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        for column in SCHEMA_3_ALERT_COLUMNS:
+            conn.execute(f"ALTER TABLE alerts DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def _as_schema_1(path: Path) -> None:
     """Turn a database of the current schema back into schema 1 (its product index)."""
+    as_schema_2(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.executescript(

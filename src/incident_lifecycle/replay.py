@@ -36,7 +36,7 @@ from .commands import COMMANDS, Command, Operation
 from .commands.base import CHOICES, WIRE
 from .domain.actors import Actor
 from .domain.alerts import AlertSignal
-from .domain.checks import MAX_LABELS, Optional, Validator, check_identifier, check_text
+from .domain.checks import MAX_LABELS, MAX_LINKS, Optional, Validator, check_identifier, check_text
 from .domain.errors import DecodeError, IncidentLifecycleError
 from .domain.incidents import RemediationItem, Review
 from .domain.reports import CustomerReport
@@ -81,7 +81,21 @@ _SHAPES: Mapping[type, tuple[tuple[str, str], ...]] = {
     Actor: (("name", "name"), ("role", "role"), ("team", "team")),
     AlertSignal: tuple(
         (n, n)
-        for n in ("fingerprint", "product", "kind", "summary", "observed_at", "region", "labels")
+        for n in (
+            "fingerprint",
+            "product",
+            "kind",
+            "summary",
+            "observed_at",
+            "region",
+            "labels",
+            "started_at",
+            "severity_hint",
+            "description",
+            "links",
+            "dedup_key",
+            "source_group",
+        )
     ),
     CustomerReport: tuple(
         (n, n)
@@ -211,10 +225,13 @@ def _node(kind: Any, slot: _Slot | None) -> dict[str, Any]:
     if origin is tuple:
         return {"type": "array", "items": _node(typing.get_args(kind)[0], None)}
     if origin is not None and issubclass(origin, Mapping):
+        links = slot is not None and slot.name == "links"
         return {
             "type": "object",
-            "maxProperties": MAX_LABELS,
-            "additionalProperties": {"type": "string"},
+            "maxProperties": MAX_LINKS if links else MAX_LABELS,
+            "additionalProperties": {"type": "string", "format": "uri"}
+            if links
+            else {"type": "string"},
         }
     if isinstance(kind, type) and kind in _SHAPES:
         return _object(_slots(kind))

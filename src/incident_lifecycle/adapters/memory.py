@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..domain.alerts import Alert
+from ..domain.alerts import Alert, new_occurrences
 from ..domain.checks import check_limit
 from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
@@ -258,12 +258,16 @@ class _Transaction:
             object.__setattr__(alert, "version", new.version)
 
     def count_repeats(
-        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+        self,
+        counts: Mapping[str, int],
+        last_seen: Mapping[str, datetime],
+        started: Mapping[str, Sequence[datetime]] | None = None,
     ) -> Mapping[str, tuple[str, str | None]]:
         self._check()
         active = self._t.active_by_fp
         alerts = self._t.alerts
-        undo: list[tuple[Alert, int, datetime]] = []
+        starts = started or {}
+        undo: list[tuple[Alert, int, datetime, datetime | None]] = []
         counted: dict[str, tuple[str, str | None]] = {}
         set_field = object.__setattr__
         for fingerprint, n in counts.items():
@@ -271,17 +275,24 @@ class _Transaction:
             if alert_id is None:
                 continue
             alert = alerts[alert_id]
-            undo.append((alert, alert.count, alert.last_seen_at))
-            set_field(alert, "count", alert.count + n)
+            undo.append((alert, alert.count, alert.last_seen_at, alert.started_at))
+            times = starts.get(fingerprint)
+            if times:
+                more, latest = new_occurrences(alert.started_at, times)
+                n += more
+                set_field(alert, "started_at", latest)
+            if n:
+                set_field(alert, "count", alert.count + n)
             seen = last_seen[fingerprint]
             if seen > alert.last_seen_at:
                 set_field(alert, "last_seen_at", seen)
             counted[fingerprint] = (alert_id, alert.incident_id)
 
         def restore() -> None:
-            for alert, count, seen in undo:
+            for alert, count, seen, start in undo:
                 object.__setattr__(alert, "count", count)
                 object.__setattr__(alert, "last_seen_at", seen)
+                object.__setattr__(alert, "started_at", start)
 
         self._undo.append(restore)
         return counted

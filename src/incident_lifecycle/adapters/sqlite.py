@@ -56,7 +56,7 @@ from ..ports import OutboxEntry, OutboxState, OutboxStats
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _FURTHEST = timedelta(hours=23, minutes=59)  # the widest offset a timezone takes
@@ -87,6 +87,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "FROM active_products p JOIN incidents i ON i.id = p.incident_id",
         "DROP TABLE active_products",
     ),
+    # 3: what the source said about an alert (its occurrence's start, severity hint,
+    # description, links, own dedup key and group), so counts measure occurrences.
+    3: (
+        "ALTER TABLE alerts ADD COLUMN started_at INTEGER",
+        "ALTER TABLE alerts ADD COLUMN severity_hint TEXT",
+        "ALTER TABLE alerts ADD COLUMN description TEXT",
+        "ALTER TABLE alerts ADD COLUMN links TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE alerts ADD COLUMN dedup_key TEXT",
+        "ALTER TABLE alerts ADD COLUMN source_group TEXT",
+    ),
 }
 
 # The ordered tables (links, updates, timeline, messages, outbox) use plain
@@ -112,7 +122,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     last_seen INTEGER NOT NULL,
     incident_id TEXT,
     active INTEGER NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    started_at INTEGER,
+    severity_hint TEXT,
+    description TEXT,
+    links TEXT NOT NULL DEFAULT '{}',
+    dedup_key TEXT,
+    source_group TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_active_fingerprint
     ON alerts (fingerprint) WHERE active = 1;
@@ -493,7 +509,8 @@ class _Transaction:
     # -- alerts -----------------------------------------------------------
     _ALERT_COLUMNS = (
         "id, fingerprint, product, kind, summary, region, labels, status, count, "
-        "first_seen, last_seen, incident_id, active, version"
+        "first_seen, last_seen, incident_id, active, version, "
+        "started_at, severity_hint, description, links, dedup_key, source_group"
     )
 
     @staticmethod
@@ -515,6 +532,12 @@ class _Transaction:
                 incident_id=row[11],
                 active=bool(row[12]) if row[12] in (0, 1) else row[12],
                 version=row[13],
+                started_at=_opt_dt(row[14], "alerts.started_at"),
+                severity_hint=row[15],
+                description=row[16],
+                links=_load(row[17], "alerts.links"),
+                dedup_key=row[18],
+                source_group=row[19],
             )
         except DecodeError:
             raise
@@ -550,7 +573,7 @@ class _Transaction:
     def add_alerts(self, alerts: Sequence[Alert]) -> None:
         self._many(
             f"INSERT INTO alerts ({self._ALERT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     a.id,
@@ -566,6 +589,12 @@ class _Transaction:
                     _us(a.last_seen_at),
                     a.incident_id,
                     int(a.active),
+                    None if a.started_at is None else _us(a.started_at),
+                    a.severity_hint,
+                    a.description,
+                    _json(dict(a.links)),
+                    a.dedup_key,
+                    a.source_group,
                 )
                 for a in alerts
             ],
@@ -598,45 +627,74 @@ class _Transaction:
         raise ConcurrencyConflict(kind, key, version, row[0])
 
     def count_repeats(
-        self, counts: Mapping[str, int], last_seen: Mapping[str, datetime]
+        self,
+        counts: Mapping[str, int],
+        last_seen: Mapping[str, datetime],
+        started: Mapping[str, Sequence[datetime]] | None = None,
     ) -> Mapping[str, tuple[str, str | None]]:
         if not counts:
             return {}
         stamps: dict[datetime, int] = {}
+
+        def stamp(when: datetime) -> int:
+            found = stamps.get(when)
+            if found is None:
+                found = stamps[when] = _us(when)
+            return found
+
+        starts = started or {}
         rows = []
         for fingerprint, n in counts.items():
-            seen = last_seen[fingerprint]
-            stamp = stamps.get(seen)
-            if stamp is None:
-                stamp = stamps[seen] = _us(seen)
-            rows.append((fingerprint, n, stamp))
+            times = starts.get(fingerprint)
+            marks = sorted({stamp(t) for t in times}) if times else None
+            rows.append((fingerprint, n, stamp(last_seen[fingerprint]), marks))
         if _RETURNING:
-            # One statement for the whole batch: UPDATE ... FROM json_each(?) RETURNING.
+            # One statement for the whole batch: UPDATE ... FROM json_each(?) RETURNING. A
+            # start counts when later than the alert's latest (``is_new_occurrence``).
             updated = self._q(
-                "UPDATE alerts SET count = alerts.count + x.n, "
-                "last_seen = max(alerts.last_seen, x.t) "
+                "UPDATE alerts SET count = alerts.count + x.n + CASE WHEN x.s IS NULL THEN 0 "
+                "ELSE (SELECT count(*) FROM json_each(x.s) AS s WHERE alerts.started_at IS NULL "
+                "OR s.value > alerts.started_at) END, "
+                "last_seen = max(alerts.last_seen, x.t), "
+                "started_at = CASE WHEN x.m IS NOT NULL AND (alerts.started_at IS NULL "
+                "OR x.m > alerts.started_at) THEN x.m ELSE alerts.started_at END "
                 "FROM (SELECT json_extract(value, '$[0]') AS fp, json_extract(value, '$[1]') AS n, "
-                "json_extract(value, '$[2]') AS t FROM json_each(?)) AS x "
+                "json_extract(value, '$[2]') AS t, json_extract(value, '$[3]') AS s, "
+                "json_extract(value, '$[3][#-1]') AS m FROM json_each(?)) AS x "
                 "WHERE alerts.active = 1 AND alerts.fingerprint = x.fp "
                 "RETURNING alerts.fingerprint, alerts.id, alerts.incident_id",
                 (json.dumps(rows),),
             ).fetchall()
             return {row[0]: (row[1], row[2]) for row in updated}
-        found: dict[str, tuple[str, str | None]] = {}
-        for chunk in _chunks(list(counts)):
+        return self._count_repeats_apart(rows)
+
+    def _count_repeats_apart(
+        self, rows: Sequence[tuple[str, int, int, list[int] | None]]
+    ) -> Mapping[str, tuple[str, str | None]]:
+        """``count_repeats`` on an SQLite without ``UPDATE ... FROM``: read, then write."""
+        found: dict[str, tuple[str, str | None, int | None]] = {}
+        for chunk in _chunks([row[0] for row in rows]):
             marks = ",".join("?" * len(chunk))
-            for alert_id, fingerprint, incident_id in self._q(
-                f"SELECT id, fingerprint, incident_id FROM alerts "
+            for alert_id, fingerprint, incident_id, start in self._q(
+                f"SELECT id, fingerprint, incident_id, started_at FROM alerts "
                 f"WHERE active = 1 AND fingerprint IN ({marks})",
                 chunk,
             ):
-                found[fingerprint] = (alert_id, incident_id)
-        stamp_of = {fp: t for fp, _, t in rows}
+                found[fingerprint] = (alert_id, incident_id, start)
+        updates = []
+        for fingerprint, n, seen, times in rows:
+            if fingerprint not in found:
+                continue
+            alert_id, _, start = found[fingerprint]
+            new = [t for t in times or () if start is None or t > start]
+            latest = new[-1] if new else start
+            updates.append((n + len(new), seen, latest, alert_id))
         self._many(
-            "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE id = ?",
-            [(counts[fp], stamp_of[fp], ids[0]) for fp, ids in found.items()],
+            "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?), started_at = ? "
+            "WHERE id = ?",
+            updates,
         )
-        return found
+        return {fp: (ids[0], ids[1]) for fp, ids in found.items()}
 
     # -- incidents --------------------------------------------------------
     def _incident(self, row: Sequence[Any]) -> ServiceIncident:

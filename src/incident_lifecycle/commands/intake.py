@@ -1,7 +1,8 @@
 """Alert intake: deduplication by fingerprint and grouping into incidents.
 
 Runs inside one store transaction for a whole batch. Repeats of an active
-alert's fingerprint are counted in one bulk call and change nothing else;
+alert's fingerprint are counted in one bulk call and change nothing else (a
+re-sent occurrence only moves ``last_seen_at``);
 only new alerts are grouped, joining the potential incident of their group
 key, else its open incident, else starting a new potential incident whose
 owner team is asked, once, to validate it.
@@ -33,7 +34,7 @@ class AlertOutcome(enum.StrEnum):
     """What became of a signal."""
 
     DEDUPLICATED = "deduplicated"
-    """It repeated an active alert's fingerprint: counted, nothing else."""
+    """It repeated an active alert's fingerprint: seen, counted if a new occurrence."""
     STARTED_INCIDENT = "started_incident"
     """It opened an alert that started a new potential incident."""
     JOINED_POTENTIAL = "joined_potential"
@@ -219,22 +220,35 @@ def receive(
     owner_of: Callable[[str], str],
     messenger: Messages,
 ) -> tuple[IntakeReport, list[Notification]]:
-    """Deduplicate and group ``signals`` in ``tx``; return the report and notifications."""
+    """Deduplicate and group ``signals`` in ``tx``; return the report and notifications.
+
+    Counts measure occurrences: per fingerprint, each signal without a start
+    is one, and each distinct start one more (a start the active alert has
+    already counted, none: see ``domain.alerts.is_new_occurrence``).
+    """
     counts: dict[str, int] = {}
     last_seen: dict[str, datetime] = {}
     first: dict[str, AlertSignal] = {}
+    starts: dict[str, set[datetime]] = {}
     for signal in signals:
         fingerprint = signal.fingerprint
-        count = counts.get(fingerprint)
-        if count is None:
-            counts[fingerprint] = 1
-            last_seen[fingerprint] = signal.observed_at
+        if fingerprint not in first:
             first[fingerprint] = signal
+            counts[fingerprint] = 0
+            last_seen[fingerprint] = signal.observed_at
+        elif signal.observed_at > last_seen[fingerprint]:
+            last_seen[fingerprint] = signal.observed_at
+        if signal.started_at is None:
+            counts[fingerprint] += 1
         else:
-            counts[fingerprint] = count + 1
-            if signal.observed_at > last_seen[fingerprint]:
-                last_seen[fingerprint] = signal.observed_at
-    counted = tx.count_repeats(counts, last_seen)
+            starts.setdefault(fingerprint, set()).add(signal.started_at)
+    by_start = {fp: tuple(sorted(times)) for fp, times in starts.items()}
+    # Without starts, the port's two-argument form (a store written before starts existed).
+    counted = (
+        tx.count_repeats(counts, last_seen, by_start)
+        if by_start
+        else tx.count_repeats(counts, last_seen)
+    )
     batch = _Batch(tx, now, actor, grouping, owner_of, messenger)
     new_alerts: list[Alert] = []
     placed: dict[str, tuple[str, str, AlertOutcome]] = {}
@@ -243,8 +257,11 @@ def receive(
             continue
         owner_of(signal.product)  # a product nobody owns refuses the batch
         alert = Alert.from_signal(tx.new_id("ALR"), signal)
-        alert.count = counts[fingerprint]
+        times = by_start.get(fingerprint, ())
+        alert.count = counts[fingerprint] + len(times)
         alert.last_seen_at = last_seen[fingerprint]
+        if times:
+            alert.started_at = times[-1]
         placed[fingerprint] = batch.place(alert, signal)
         new_alerts.append(alert)
     for incident_id, joined in batch.joined_open.items():

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput
 
@@ -43,6 +44,16 @@ MESSAGE_MAX = 20_000
 """A rendered notification's body."""
 LOCALE_MAX = 35
 """A BCP 47 language tag (``fr-CA``)."""
+ALERT_DESCRIPTION_MAX = 15_000
+"""An alert's description from its source (Opsgenie's own limit)."""
+MAX_LINKS = 16
+"""Links on one alert signal."""
+LINK_NAME_MAX = 64
+"""A link's name (``runbook``, ``generator``)."""
+URL_MAX = 2_048
+"""A link's URL: longer than a label may be, so that no URL is cut."""
+SOURCE_KEY_MAX = 1_024
+"""A source's own deduplication key, kept when it is too long to be the fingerprint."""
 
 # C0 and C1 control characters, DEL; text fields may still hold tab and newlines.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -202,6 +213,36 @@ def freeze_labels(value: object) -> Mapping[str, str]:
         check_identifier("labels", key, max_len=LABEL_MAX)
         check_text("labels", item, max_len=LABEL_MAX, min_len=0)
         out[key] = item
+    return MappingProxyType(out)
+
+
+def check_url(field: str, value: object) -> str:
+    """Return ``value`` if it is an absolute ``http`` or ``https`` URL of at most ``URL_MAX``."""
+    check_identifier(field, value, max_len=URL_MAX)
+    assert isinstance(value, str)
+    if any(c.isspace() for c in value):
+        raise InvalidInput(field, "a URL must not contain spaces")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise InvalidInput(field, f"{value[:80]!r} is not a URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(field, "must be an absolute http or https URL")
+    return value
+
+
+def freeze_links(value: object) -> Mapping[str, str]:
+    """Copy a mapping of link names to URLs into a read-only mapping."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidInput("links", f"must be a mapping, not {type(value).__name__}")
+    if len(value) > MAX_LINKS:
+        raise InvalidInput("links", f"has {len(value)} links; the limit is {MAX_LINKS}")
+    out: dict[str, str] = {}
+    for name, url in value.items():
+        check_identifier("links", name, max_len=LINK_NAME_MAX)
+        out[name] = check_url("links", url)
     return MappingProxyType(out)
 
 

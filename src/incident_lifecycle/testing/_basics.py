@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 
 from ..domain.actors import Actor, Role
-from ..domain.checks import IDENTIFIER_MAX, LABEL_MAX, MAX_LABELS
+from ..domain.checks import IDENTIFIER_MAX, LABEL_MAX, LINK_NAME_MAX, MAX_LABELS, MAX_LINKS
 from ..domain.severity import DEFAULT_SCALE, Severity, SeverityScale
 
 __all__ = [
@@ -27,12 +27,14 @@ __all__ = [
     "given_or_draw",
     "identifiers",
     "labels",
+    "links",
     "maybe",
     "members",
     "severities",
     "severity_levels",
     "severity_scales",
     "texts",
+    "urls",
 ]
 
 T = TypeVar("T")
@@ -180,3 +182,30 @@ def _labels(max_size: int) -> st.SearchStrategy[dict[str, str]]:
 def labels(*, max_size: int = 4) -> st.SearchStrategy[dict[str, str]]:
     """Label mappings (at most ``max_size`` entries, never more than the limit of 64)."""
     return _labels(min(max_size, MAX_LABELS))
+
+
+_HOSTS = st.from_regex(
+    r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]{2,6}){0,2}(:[0-9]{2,5})?", fullmatch=True
+)
+_PATH_CHARS = st.characters(exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"))
+
+
+@functools.cache
+def urls(*, max_path: int = 300) -> st.SearchStrategy[str]:
+    """Absolute http(s) URLs: a host of letters, digits and dots, then any printable path."""
+    return st.builds(
+        lambda scheme, host, path: f"{scheme}://{host}/{path}",
+        st.sampled_from(["http", "https", "HTTPS"]),
+        _HOSTS,
+        st.text(_PATH_CHARS, max_size=max_path),
+    )
+
+
+@functools.cache
+def _links(max_size: int) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(identifiers(max_size=LINK_NAME_MAX), urls(), max_size=max_size)
+
+
+def links(*, max_size: int = 3) -> st.SearchStrategy[dict[str, str]]:
+    """Link mappings, name to URL (at most ``max_size`` entries, never more than 16)."""
+    return _links(min(max_size, MAX_LINKS))

@@ -13,6 +13,13 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 
 from ..domain.alerts import FINGERPRINT_MAX, SUMMARY_MAX, Alert, AlertKind, AlertSignal, AlertStatus
+from ..domain.checks import (
+    ALERT_DESCRIPTION_MAX,
+    GROUP_KEY_MAX,
+    SEVERITY_NAME_MAX,
+    SOURCE_KEY_MAX,
+    shifted,
+)
 from ..domain.incidents import (
     OPEN_STATUSES,
     TITLE_MAX,
@@ -32,6 +39,7 @@ from ._basics import (
     given_or_draw,
     identifiers,
     labels,
+    links,
     maybe,
     members,
     severities,
@@ -75,6 +83,27 @@ def _subsets(enum_type: type[E]) -> st.SearchStrategy[tuple[E, ...]]:
     )
 
 
+_HINTS = st.sampled_from(["SEV0", "SEV1", "SEV2", "SEV3", "SEV4"]) | identifiers(
+    max_size=SEVERITY_NAME_MAX
+)
+"""Severity hints: mostly the default scale's level names, sometimes any name."""
+
+
+@st.composite
+def _source_facts(draw: st.DrawFn, observed_at: datetime) -> dict[str, Any]:
+    """What a source says besides the signal itself; a start no later than ``observed_at``."""
+    return {
+        "started_at": draw(
+            maybe(st.just(observed_at) | _GAP.map(lambda g: shifted(observed_at, -g)))
+        ),
+        "severity_hint": draw(maybe(_HINTS)),
+        "description": draw(maybe(texts(max_size=ALERT_DESCRIPTION_MAX))),
+        "links": draw(links()),
+        "dedup_key": draw(maybe(identifiers(max_size=SOURCE_KEY_MAX))),
+        "source_group": draw(maybe(identifiers(max_size=GROUP_KEY_MAX))),
+    }
+
+
 @st.composite
 def alert_signals(
     draw: st.DrawFn,
@@ -84,15 +113,18 @@ def alert_signals(
     kind: AlertKind | None = None,
     observed_at: datetime | None = None,
 ) -> AlertSignal:
-    """Signals from monitoring; each argument given pins that field."""
+    """Signals from monitoring, with or without the source's facts; each argument given pins
+    that field."""
+    seen = given_or_draw(draw, observed_at, aware_datetimes())
     return AlertSignal(
         fingerprint=given_or_draw(draw, fingerprint, identifiers(max_size=FINGERPRINT_MAX)),
         product=given_or_draw(draw, product, identifiers()),
         kind=given_or_draw(draw, kind, members(AlertKind)),
         summary=draw(texts(max_size=SUMMARY_MAX)),
-        observed_at=given_or_draw(draw, observed_at, aware_datetimes()),
+        observed_at=seen,
         region=draw(maybe(identifiers())),
         labels=draw(labels()),
+        **(draw(_source_facts(seen)) if draw(st.booleans()) else {}),
     )
 
 
@@ -124,6 +156,12 @@ def alerts(draw: st.DrawFn, status: AlertStatus | str | None = None) -> Alert:
         active=chosen is AlertStatus.RECEIVED
         or (chosen is AlertStatus.VALIDATED and draw(st.booleans())),
         version=draw(st.integers(0, 1_000)),
+        started_at=signal.started_at,
+        severity_hint=signal.severity_hint,
+        description=signal.description,
+        links=signal.links,
+        dedup_key=signal.dedup_key,
+        source_group=signal.source_group,
     )
 
 

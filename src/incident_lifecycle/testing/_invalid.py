@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 
 from ..domain.actors import Role
 from ..domain.alerts import FINGERPRINT_MAX, SUMMARY_MAX, AlertKind, AlertStatus
-from ..domain.checks import IDENTIFIER_MAX, MAX_LABELS
+from ..domain.checks import (
+    ALERT_DESCRIPTION_MAX,
+    IDENTIFIER_MAX,
+    MAX_LABELS,
+    MAX_LINKS,
+    SOURCE_KEY_MAX,
+    URL_MAX,
+)
 from ..domain.incidents import TITLE_MAX, IncidentStatus, Visibility
 from ..domain.reports import REPORT_SUMMARY_MAX, Channel, Symptom
 from ..domain.severity import SeverityScale
@@ -132,6 +139,22 @@ def _wrong_labels() -> st.SearchStrategy[object]:
     )
 
 
+def _bad_links() -> st.SearchStrategy[object]:
+    """Links that are not http(s) URLs, too many, or not a mapping of strings at all."""
+    not_urls = st.sampled_from(
+        ["javascript:alert(1)", "ftp://host/file", "/relative/path", "https://", "http://a b/c"]
+    )
+    return (
+        st.dictionaries(identifiers(max_size=16), not_urls, min_size=1, max_size=2)
+        | st.integers(MAX_LINKS + 1, MAX_LINKS + 8).map(
+            lambda n: {f"link-{i}": f"https://example.com/{i}" for i in range(n)}
+        )
+        | st.just({"runbook": 42})
+        | st.just({"runbook": "https://example.com/" + "x" * URL_MAX})
+        | st.lists(identifiers(max_size=16), max_size=2)
+    )
+
+
 @st.composite
 def _duplicate_levels(draw: st.DrawFn) -> InvalidCase:
     """A scale listing one name twice (or one rank twice)."""
@@ -182,6 +205,7 @@ def _invalid_table() -> dict[str, list[st.SearchStrategy[InvalidCase]]]:
     ]
     moments = [
         (signal, "observed_at"),
+        (signal, "started_at"),
         (report, "reported_at"),
         (incident, "detected_at"),
         (update, "posted_at"),
@@ -193,6 +217,8 @@ def _invalid_table() -> dict[str, list[st.SearchStrategy[InvalidCase]]]:
         "oversized": [
             _case(signal, "fingerprint", _oversized(FINGERPRINT_MAX)),
             _case(signal, "summary", _oversized(SUMMARY_MAX)),
+            _case(signal, "description", _oversized(ALERT_DESCRIPTION_MAX)),
+            _case(signal, "dedup_key", _oversized(SOURCE_KEY_MAX)),
             _case(report, "summary", _oversized(REPORT_SUMMARY_MAX)),
             _case(incident, "title", _oversized(TITLE_MAX)),
             _case(level, "name", _oversized(32)),
@@ -208,9 +234,12 @@ def _invalid_table() -> dict[str, list[st.SearchStrategy[InvalidCase]]]:
         "naive_datetimes": [_case(v, f, _naive()) for v, f in moments],
         "unknown_enum_values": [_case(v, f, _not_member(e)) for v, f, e in enums],
         "bad_labels": [
-            _case(v, "labels", bad)
-            for v in (signal, alert)
-            for bad in (_too_many_labels(), _wrong_labels())
+            *(
+                _case(v, "labels", bad)
+                for v in (signal, alert)
+                for bad in (_too_many_labels(), _wrong_labels())
+            ),
+            *(_case(v, "links", _bad_links()) for v in (signal, alert)),
         ],
         "bad_severity_scales": _scale_cases(),
         "wrong_types": [

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ..domain.alerts import Alert, AlertStatus
+from ..domain.alerts import Alert, AlertStatus, new_occurrences
 from ..domain.errors import ConcurrencyConflict, NotFound
 from . import strategies as ils
 from ._contract_kit import (
@@ -194,3 +197,74 @@ class AlertChecks(StoreHarness):
             with store.transaction() as tx:
                 tx.save_alerts([alert])
                 assert tx.alert("ALR-2").count == 2
+
+    # -- occurrences ----------------------------------------------------------------------
+    def test_a_start_already_counted_moves_only_the_last_seen_time(self) -> None:
+        """A re-sent start (no later than the alert's latest) counts nothing; a later one counts."""
+        with self.opened() as store:
+            with store.transaction() as tx:
+                tx.add_alerts([attrs.evolve(make_alert("ALR-1", "fp"), started_at=T0)])
+            with store.transaction() as tx:
+                counted = tx.count_repeats({"fp": 0}, {"fp": T0 + HOUR}, {"fp": [T0]})
+                assert dict(counted) == {"fp": ("ALR-1", None)}
+                tx.count_repeats({"fp": 0}, {"fp": T0}, {"fp": [T0 - HOUR]})
+            with store.transaction() as tx:
+                alert = tx.alert("ALR-1")
+                assert (alert.count, alert.last_seen_at, alert.started_at) == (1, T0 + HOUR, T0)
+                later = T0 + 2 * HOUR
+                tx.count_repeats({"fp": 1}, {"fp": later}, {"fp": [T0, later, later + HOUR]})
+            with store.transaction() as tx:
+                alert = tx.alert("ALR-1")
+                assert (alert.count, alert.started_at, alert.version) == (4, later + HOUR, 0)
+
+    def test_every_start_is_new_to_an_alert_without_one(self) -> None:
+        """An alert opened by signals without a start counts each distinct start it then sees."""
+        with self.populated() as store:
+            with store.transaction() as tx:
+                tx.count_repeats({"fp-2": 0}, {"fp-2": T0}, {"fp-2": [T0, T0 + HOUR, T0]})
+            with store.transaction() as tx:
+                alert = tx.alert("ALR-2")
+                assert (alert.count, alert.started_at) == (3, T0 + HOUR)
+
+    def test_a_rolled_back_count_restores_the_start(self) -> None:
+        """Counting in a transaction that rolls back leaves count, times and start as they were."""
+        with self.opened() as store:
+            with store.transaction() as tx:
+                tx.add_alerts([attrs.evolve(make_alert("ALR-1", "fp"), started_at=T0)])
+
+            def count_then_abort() -> None:
+                with store.transaction() as tx:
+                    tx.count_repeats({"fp": 2}, {"fp": T0 + HOUR}, {"fp": [T0 + HOUR]})
+                    raise RuntimeError("abort")
+
+            with pytest.raises(RuntimeError):
+                count_then_abort()
+            with store.transaction() as tx:
+                alert = tx.alert("ALR-1")
+                assert (alert.count, alert.last_seen_at, alert.started_at) == (1, T0, T0)
+
+    def test_occurrences_are_counted_as_the_domain_rule_says(self) -> None:
+        """Any starts, on an alert with or without one, count as ``new_occurrences`` says."""
+        times = st.integers(-5, 5).map(lambda n: T0 + n * HOUR)
+
+        @contract_settings(self.max_examples)
+        @given(
+            st.none() | times,
+            st.lists(st.lists(times, max_size=4), min_size=1, max_size=3),
+            st.integers(0, 3),
+        )
+        def check(first: datetime | None, batches: list[list[datetime]], plain: int) -> None:
+            count, latest = 1, first
+            with self.opened() as store:
+                with store.transaction() as tx:
+                    tx.add_alerts([attrs.evolve(make_alert("ALR-1", "fp"), started_at=first)])
+                for batch in batches:
+                    more, latest = new_occurrences(latest, batch)
+                    count += plain + more
+                    with store.transaction() as tx:
+                        tx.count_repeats({"fp": plain}, {"fp": T0}, {"fp": batch})
+                with store.transaction() as tx:
+                    alert = tx.alert("ALR-1")
+                assert (alert.count, alert.started_at) == (count, latest)
+
+        check()

@@ -36,10 +36,12 @@ from ._basics import (
     aware_datetimes,
     identifiers,
     labels,
+    links,
     severities,
     severity_levels,
     severity_scales,
     texts,
+    urls,
 )
 from ._commands import commands
 from ._entities import (
@@ -69,6 +71,7 @@ __all__ = [
     "identifiers",
     "invalid_inputs",
     "labels",
+    "links",
     "remediation_items",
     "reviews",
     "service_incidents",
@@ -77,4 +80,5 @@ __all__ = [
     "severity_scales",
     "status_updates",
     "texts",
+    "urls",
 ]
