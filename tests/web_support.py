@@ -23,7 +23,7 @@ import attrs
 from incident_lifecycle import Actor, Role, StoreError
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.desk import IncidentDesk
-from incident_lifecycle.ports import Store, StoreTransaction
+from incident_lifecycle.ports import Clock, Store, StoreTransaction
 from incident_lifecycle.testing import FakeClock
 
 TOKEN = "test-token-0123456789abcdef"
@@ -149,12 +149,16 @@ def call(
     return run(app, environ(method, path, **kwargs))
 
 
-def make_desk(store: Store | None = None, clock: FakeClock | None = None) -> IncidentDesk:
+def make_desk(
+    store: Store | None = None,
+    clock: Clock | None = None,
+    ownership: Mapping[str, str] = OWNERSHIP,
+) -> IncidentDesk:
     """A desk over ``store`` (memory by default) with the tests' ownership."""
     return IncidentDesk(
         store=store if store is not None else InMemoryStore(),
         notifier=RecordingNotifier(),
-        ownership=OWNERSHIP,
+        ownership=ownership,
         clock=clock or FakeClock(T0),
     )
 
