@@ -195,8 +195,23 @@ SCHEMA_3_ALERT_COLUMNS = (
 )
 
 
+def as_schema_3(path: Path) -> None:
+    """Turn a database of the current schema back into schema 3 (dead letters by time)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("DROP INDEX outbox_dead_order")
+        conn.execute("ALTER TABLE outbox DROP COLUMN dead_seq")
+        conn.execute("CREATE INDEX outbox_dead ON outbox (updated_at, seq) WHERE state = 'dead'")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def as_schema_2(path: Path) -> None:
     """Turn a database of the current schema back into schema 2 (alerts without source facts)."""
+    as_schema_3(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")
@@ -615,3 +630,29 @@ def test_opening_a_large_database_does_not_load_its_history(big_database: Path) 
     history_size = big_database.stat().st_size
     assert history_size > 10_000_000
     assert peak - before < 512_000
+
+
+def test_a_schema_3_database_keeps_its_dead_letters_in_order_and_adds_after_them(
+    path: Path,
+) -> None:
+    """Migrating to schema 4 numbers the dead letters in their old order (time, then enqueue
+    order); a letter dead-lettered later at the same instant comes after them."""
+    first = SQLiteStore(path)
+    with first.transaction() as tx:
+        tx.enqueue([note(f"k-{n}") for n in (1, 2, 3)], T0)
+        for key in ("k-2", "k-1"):  # the same instant: the old schema lists k-1 first
+            tx.mark_dead(key, "refused", T0)
+    first.close()
+    as_schema_3(path)
+
+    second = SQLiteStore(path)
+    try:
+        assert second.schema_version == SCHEMA_VERSION
+        with second.transaction() as tx:
+            assert [e.key for e in tx.dead_letters()] == ["k-1", "k-2"]
+            tx.mark_dead("k-3", "refused", T0)
+            tx.redrive(["k-1"], T0)
+            tx.mark_dead("k-1", "refused again", T0)
+            assert [e.key for e in tx.dead_letters()] == ["k-2", "k-3", "k-1"]
+    finally:
+        second.close()

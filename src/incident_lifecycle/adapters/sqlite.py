@@ -56,7 +56,7 @@ from ..ports import OutboxEntry, OutboxState, OutboxStats
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _FURTHEST = timedelta(hours=23, minutes=59)  # the widest offset a timezone takes
@@ -97,7 +97,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE alerts ADD COLUMN dedup_key TEXT",
         "ALTER TABLE alerts ADD COLUMN source_group TEXT",
     ),
+    # 4: dead letters are listed in the order they were dead-lettered (``dead_seq``),
+    # not by time, so two dead-lettered at the same instant keep their order.
+    4: (
+        "ALTER TABLE outbox ADD COLUMN dead_seq INTEGER",
+        "UPDATE outbox SET dead_seq = (SELECT count(*) FROM outbox o WHERE o.state = 'dead' "
+        "AND (o.updated_at < outbox.updated_at OR "
+        "(o.updated_at = outbox.updated_at AND o.seq <= outbox.seq))) WHERE state = 'dead'",
+        "DROP INDEX IF EXISTS outbox_dead",
+    ),
 }
+
+# Run after the migrations: indexes on columns a migration may have just added.
+_LATE_SCHEMA = (
+    "CREATE INDEX IF NOT EXISTS outbox_dead_order ON outbox (dead_seq) WHERE state = 'dead'",
+)
 
 # The ordered tables (links, updates, timeline, messages, outbox) use plain
 # rowids, not AUTOINCREMENT: a new row gets an id above every row kept, which
@@ -211,12 +225,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_at INTEGER NOT NULL,
     claim TEXT,
     error TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    dead_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_pending_by_recipient
     ON outbox (recipient, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (updated_at, seq) WHERE state = 'dead';
 """
 
 
@@ -386,6 +400,8 @@ class SQLiteStore:
                 for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                     for step in _MIGRATIONS.get(version, ()):
                         conn.execute(step)
+                for statement in _LATE_SCHEMA:
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
@@ -1139,8 +1155,9 @@ class _Transaction:
 
     def mark_dead(self, key: str, error: str, now: datetime) -> None:
         self._q(
-            "UPDATE outbox SET state = 'dead', claim = NULL, error = ?, updated_at = ? "
-            "WHERE key = ? AND state = 'pending'",
+            "UPDATE outbox SET state = 'dead', claim = NULL, error = ?, updated_at = ?, "
+            "dead_seq = (SELECT coalesce(max(dead_seq), 0) + 1 FROM outbox "
+            "WHERE state = 'dead') WHERE key = ? AND state = 'pending'",
             (error, _us(now), key),
         )
 
@@ -1155,7 +1172,7 @@ class _Transaction:
     def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
         rows = self._q(
             f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
-            "WHERE o.state = 'dead' ORDER BY o.updated_at, o.seq LIMIT ?",
+            "WHERE o.state = 'dead' ORDER BY o.dead_seq LIMIT ?",
             (_sql_limit(limit),),
         )
         return [self._entry(row) for row in rows]
