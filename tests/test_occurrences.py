@@ -147,7 +147,7 @@ def test_a_schema_2_database_is_migrated_and_its_alerts_read_back(tmp_path: Path
 
     second = SQLiteStore(path)
     try:
-        assert second.schema_version == SCHEMA_VERSION == 3
+        assert second.schema_version == SCHEMA_VERSION >= 3
         desk = support.make_desk(store=second)
         old: Alert = desk.alert(report.alert_id)
         assert (old.started_at, old.severity_hint, old.description, dict(old.links)) == (

@@ -69,8 +69,9 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "alert": {"op": "alert", **SIGNAL},
     "alerts": {"op": "alerts", "signals": [SIGNAL]},
     "clear": {"op": "clear", "fingerprint": "support-latency-app01"},
+    "clear_alerts": {"op": "clear_alerts", "fingerprints": ["support-latency-app01"]},
     "acknowledge": {"op": "acknowledge", "incident": "INC-1", "by": ANA},
-    "validate": {"op": "validate", "incident": "INC-1", "severity": "SEV1", "by": ANA},
+    "validate": {"op": "validate", "incident": "INC-1", "by": ANA},
     "dismiss": {"op": "dismiss", "incident": "INC-1", "reason": "A load test", "by": ANA},
     "declare": {
         "op": "declare",
@@ -131,8 +132,9 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
     },
     "alerts": {"by": MONITOR},
     "clear": {"by": MONITOR},
+    "clear_alerts": {"by": MONITOR},
     "acknowledge": {},
-    "validate": {"title": "Support pages slow in pod 17"},
+    "validate": {"severity": "SEV1", "title": "Support pages slow in pod 17"},
     "dismiss": {},
     "declare": {"region": "pod17"},
     "update": {"visibility": "public", "status": "identified"},
@@ -207,7 +209,9 @@ def prepared_desk() -> IncidentDesk:
         {
             "op": "alerts",
             "signals": [
-                SIGNAL | {"fingerprint": f"support-latency-app0{n}", "region": "pod17"}
+                SIGNAL
+                | {"fingerprint": f"support-latency-app0{n}", "region": "pod17"}
+                | {"severity_hint": f"SEV{n + 1}"}  # validating INC-1 without a severity: SEV2
                 for n in (1, 2)
             ],
         },

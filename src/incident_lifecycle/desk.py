@@ -125,10 +125,8 @@ class IncidentDesk:
         return c.read(self.store, query, max_conflict_retries=self.max_conflict_retries)
 
     def receive_alert(self, signal: AlertSignal, by: Actor | None = None) -> AlertReceipt:
-        """Take one monitoring signal: count it on its active alert, or group a new alert.
-
-        Returns where it went (alert, incident, outcome).
-        """
+        """Take one signal: seen on its active alert (counted if a new occurrence), or grouped
+        as a new alert. Returns where it went (alert, incident, outcome)."""
         return self.handle(c.ReceiveAlert(signal=signal, by=by))
 
     def receive_alerts(
@@ -152,11 +150,16 @@ class IncidentDesk:
         """
         return self.handle(c.ClearAlert(fingerprint=fingerprint, by=by))
 
-    def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:
-        """Move a wrongly grouped alert to its own potential incident, or ``into`` another.
+    def clear_alerts(
+        self, fingerprints: Sequence[str], by: Actor | None = None
+    ) -> Mapping[str, ClearReceipt]:
+        """:meth:`clear_alert` for many fingerprints in one transaction (a resolved webhook);
+        each fingerprint's receipt, in the order given."""
+        return self.handle(c.ClearAlerts(fingerprints=fingerprints, by=by))
 
-        Returns the id of the incident the alert now belongs to.
-        """
+    def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:
+        """Move a wrongly grouped alert to its own potential incident, or ``into`` another;
+        returns the id of the incident the alert now belongs to."""
         return self.handle(c.DetachAlert(alert_id=alert_id, by=by, into=into))
 
     def acknowledge(self, incident_id: str, by: Actor) -> ServiceIncident:
@@ -164,9 +167,14 @@ class IncidentDesk:
         return self.handle(c.Acknowledge(incident_id=incident_id, by=by))
 
     def validate_incident(
-        self, incident_id: str, by: Actor, severity: Severity | str, title: str | None = None
+        self,
+        incident_id: str,
+        by: Actor,
+        severity: Severity | str | None = None,
+        title: str | None = None,
     ) -> ServiceIncident:
-        """The owner team confirms a potential incident: it opens at ``severity``."""
+        """The owner team confirms a potential incident: it opens at ``severity``, by default
+        the worst hint of its alerts (``InvalidInput`` naming ``severity`` if none is)."""
         return self.handle(
             c.ValidateIncident(incident_id=incident_id, by=by, severity=severity, title=title)
         )
@@ -174,8 +182,7 @@ class IncidentDesk:
     def dismiss_incident(self, incident_id: str, by: Actor, reason: str) -> ServiceIncident:
         """The potential incident is not real: it and its alerts are dismissed.
 
-        Repeats of the dismissed alerts' fingerprints then open new alerts.
-        """
+        Repeats of the dismissed alerts' fingerprints then open new alerts."""
         return self.handle(c.DismissIncident(incident_id=incident_id, by=by, reason=reason))
 
     def declare_incident(
@@ -209,15 +216,10 @@ class IncidentDesk:
         notification each, enqueued in bulk); an internal one never reaches a
         customer.
         """
-        return self.handle(
-            c.PostUpdate(
-                incident_id=incident_id,
-                by=by,
-                body=body,
-                visibility=visibility,
-                status=status,
-            )
+        command = c.PostUpdate(
+            incident_id=incident_id, by=by, body=body, visibility=visibility, status=status
         )
+        return self.handle(command)
 
     def change_severity(
         self, incident_id: str, by: Actor, severity: Severity | str, reason: str = ""
@@ -236,9 +238,7 @@ class IncidentDesk:
     def resolve_incident(self, incident_id: str, by: Actor, resolution: str) -> ServiceIncident:
         """Service is restored: linked tickets not yet solved get the resolution and are solved.
 
-        The incident's alerts stop being active: a repeat of their fingerprints
-        opens a new alert.
-        """
+        Its alerts stop being active: a repeat of their fingerprints opens a new alert."""
         return self.handle(c.ResolveIncident(incident_id=incident_id, by=by, resolution=resolution))
 
     def reopen_incident(self, incident_id: str, by: Actor, reason: str) -> ServiceIncident:

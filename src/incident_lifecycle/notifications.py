@@ -347,7 +347,8 @@ _EN: dict[Topic, tuple[str, str]] = {
     Topic.VALIDATION_REQUEST: (
         "Please validate potential incident {incident_id} ({product})",
         "Monitoring grouped a new alert into potential incident {incident_id} "
-        "for {product} in {region}: {summary}. Validate it with a severity, or dismiss it.",
+        "for {product} in {region}: {summary}. Severity suggested by the source: "
+        "{severity_hint}. Links: {links}. Validate it with a severity, or dismiss it.",
     ),
     Topic.SIGNALS_DIGEST: (
         "New signals on incident {incident_id}",

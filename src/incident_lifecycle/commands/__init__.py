@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .alerts import ClearAlert, ClearOutcome, ClearReceipt, DetachAlert, ReceiveAlert, ReceiveAlerts
+from .alerts import (
+    ClearAlert,
+    ClearAlerts,
+    ClearOutcome,
+    ClearReceipt,
+    DetachAlert,
+    ReceiveAlert,
+    ReceiveAlerts,
+)
 from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, read, run
 from .incidents import (
     Acknowledge,
@@ -52,6 +60,7 @@ __all__ = [
     "AlertReceipt",
     "ChangeSeverity",
     "ClearAlert",
+    "ClearAlerts",
     "ClearOutcome",
     "ClearReceipt",
     "CloseIncident",
@@ -94,6 +103,7 @@ _ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (
     ReceiveAlert,
     ReceiveAlerts,
     ClearAlert,
+    ClearAlerts,
     Acknowledge,
     ValidateIncident,
     DismissIncident,

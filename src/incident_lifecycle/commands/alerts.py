@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import attrs
 
 from ..domain.actors import Action, Actor, check_permitted
 from ..domain.alerts import Alert, AlertSignal, AlertStatus
-from ..domain.checks import FINGERPRINT_MAX, identifier, instance, optional
+from ..domain.checks import FINGERPRINT_MAX, check_identifier, identifier, instance, optional
 from ..domain.errors import InvalidInput, InvalidTransition
 from ..domain.events import (
     AlertDetached,
@@ -26,6 +26,7 @@ from .intake import AlertReceipt, IntakeReport, potential_incident, receive
 
 __all__ = [
     "ClearAlert",
+    "ClearAlerts",
     "ClearOutcome",
     "ClearReceipt",
     "DetachAlert",
@@ -131,39 +132,77 @@ class ClearAlert(Command[ClearReceipt]):
     def execute(self, ctx: Context) -> ClearReceipt:
         """Recover the active alert; dismiss its potential incident once all recovered."""
         check_permitted(self.by, Action.RECEIVE_ALERT)
-        tx, now = ctx.tx, ctx.now
-        alert = tx.active_alerts([self.fingerprint]).get(self.fingerprint)
-        if alert is None:
-            return ClearReceipt(outcome=ClearOutcome.NO_ACTIVE_ALERT)
-        incident_id = alert.incident_id or ""
-        ctx.record(
-            AlertRecovered(
-                incident_id=incident_id,
-                actor=self.by,
-                at=now,
-                alert_id=alert.id,
-                fingerprint=self.fingerprint,
-            )
+        alert = ctx.tx.active_alerts([self.fingerprint]).get(self.fingerprint)
+        return clear(ctx, self.fingerprint, alert, self.by)
+
+
+def _to_fingerprints(value: object) -> tuple[str, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise InvalidInput("fingerprints", "must be a sequence of fingerprints")
+    for index, fingerprint in enumerate(value):
+        try:
+            check_identifier("fingerprints", fingerprint, max_len=FINGERPRINT_MAX)
+        except InvalidInput as error:
+            raise InvalidInput("fingerprints", f"item {index} {error.reason}") from None
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class ClearAlerts(Command[Mapping[str, ClearReceipt]]):
+    """A batch of cleared fingerprints (a resolved webhook), in one transaction.
+
+    Each fingerprint is cleared as ``clear`` would, in order; the result maps
+    each one (once, however often it is given) to its receipt.
+    """
+
+    op: ClassVar[str] = "clear_alerts"
+    action: ClassVar[Action | None] = Action.RECEIVE_ALERT
+
+    fingerprints: tuple[str, ...] = attrs.field(converter=_to_fingerprints)
+    by: Actor = attrs.field(
+        default=MONITORING_ACTOR, converter=or_monitoring, validator=instance(Actor)
+    )
+
+    def execute(self, ctx: Context) -> Mapping[str, ClearReceipt]:
+        """Clear each fingerprint's active alert (one bulk lookup for the batch)."""
+        check_permitted(self.by, Action.RECEIVE_ALERT)
+        unique = list(dict.fromkeys(self.fingerprints))
+        active = ctx.tx.active_alerts(unique)
+        return {fp: clear(ctx, fp, active.get(fp), self.by) for fp in unique}
+
+
+def clear(ctx: Context, fingerprint: str, alert: Alert | None, by: Actor) -> ClearReceipt:
+    """Clear ``fingerprint`` whose active alert is ``alert`` (``None``: it has none)."""
+    if alert is None:
+        return ClearReceipt(outcome=ClearOutcome.NO_ACTIVE_ALERT)
+    tx, now = ctx.tx, ctx.now
+    incident_id = alert.incident_id or ""
+    ctx.record(
+        AlertRecovered(
+            incident_id=incident_id,
+            actor=by,
+            at=now,
+            alert_id=alert.id,
+            fingerprint=fingerprint,
         )
-        receipt = ClearReceipt(
-            outcome=ClearOutcome.NOTED, alert_id=alert.id, incident_id=incident_id
-        )
-        if alert.status is not AlertStatus.RECEIVED:
-            return receipt
-        ALERT_LIFECYCLE.fire(alert, "recover", now=now)
-        alert.active = False
-        tx.save_alerts([alert])
-        incident = tx.incident(incident_id)
-        if incident.status is not IncidentStatus.DETECTED or any(
-            a.status is not AlertStatus.RECOVERED for a in tx.alerts_of(incident_id)
-        ):
-            return attrs.evolve(receipt, outcome=ClearOutcome.RECOVERED)
-        reason = "every signal recovered before validation"
-        ctx.fire(incident, "dismiss")
-        incident.dismissal_reason = reason
-        tx.save_incident(incident)
-        ctx.record(IncidentDismissed(incident_id=incident_id, actor=self.by, at=now, reason=reason))
-        return attrs.evolve(receipt, outcome=ClearOutcome.INCIDENT_DISMISSED)
+    )
+    receipt = ClearReceipt(outcome=ClearOutcome.NOTED, alert_id=alert.id, incident_id=incident_id)
+    if alert.status is not AlertStatus.RECEIVED:
+        return receipt
+    ALERT_LIFECYCLE.fire(alert, "recover", now=now)
+    alert.active = False
+    tx.save_alerts([alert])
+    incident = tx.incident(incident_id)
+    if incident.status is not IncidentStatus.DETECTED or any(
+        a.status is not AlertStatus.RECOVERED for a in tx.alerts_of(incident_id)
+    ):
+        return attrs.evolve(receipt, outcome=ClearOutcome.RECOVERED)
+    reason = "every signal recovered before validation"
+    ctx.fire(incident, "dismiss")
+    incident.dismissal_reason = reason
+    tx.save_incident(incident)
+    ctx.record(IncidentDismissed(incident_id=incident_id, actor=by, at=now, reason=reason))
+    return attrs.evolve(receipt, outcome=ClearOutcome.INCIDENT_DISMISSED)
 
 
 @attrs.frozen(kw_only=True)
@@ -230,7 +269,15 @@ class DetachAlert(Command[str]):
                 incident_id=target.id, actor=self.by, at=ctx.now, alert_id=alert.id, group_key=key
             )
         )
-        ctx.notify(ctx.messages.validation_request(target, alert.summary, ctx.now))
+        ctx.notify(
+            ctx.messages.validation_request(
+                target,
+                alert.summary,
+                ctx.now,
+                severity_hint=alert.severity_hint,
+                links=alert.links,
+            )
+        )
         return target
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import attrs
 
 from ..domain.actors import Action, Actor, check_permitted
-from ..domain.alerts import AlertStatus
+from ..domain.alerts import Alert, AlertStatus
 from ..domain.checks import (
     BODY_MAX,
     REASON_MAX,
@@ -45,7 +46,7 @@ from ..domain.incidents import (
     Visibility,
 )
 from ..domain.reports import ReportStatus
-from ..domain.severity import Severity
+from ..domain.severity import Severity, SeverityScale
 from ..lifecycle import ALERT_LIFECYCLE, REPORT_LIFECYCLE
 from .base import CHOICES, WIRE, Command, Context
 
@@ -157,29 +158,36 @@ class Acknowledge(Command[ServiceIncident]):
 
 @attrs.frozen(kw_only=True)
 class ValidateIncident(Command[ServiceIncident]):
-    """The owner team confirms a potential incident: it opens at a severity."""
+    """The owner team confirms a potential incident: it opens at a severity.
+
+    Without ``severity``, at the worst severity hint of its alerts that is a
+    level of the desk's scale (what the sources suggested), or refused with
+    ``InvalidInput`` naming ``severity`` when none is.
+    """
 
     op: ClassVar[str] = "validate"
     action: ClassVar[Action | None] = Action.VALIDATE
 
     incident_id: str = attrs.field(validator=identifier(), metadata={WIRE: "incident"})
     by: Actor = attrs.field(validator=instance(Actor))
-    severity: Severity | str = attrs.field(validator=_check_severity)
+    severity: Severity | str | None = attrs.field(default=None, validator=optional(_check_severity))
     title: str | None = attrs.field(default=None, validator=optional(text(TITLE_MAX)))
 
     def execute(self, ctx: Context) -> ServiceIncident:
         """Open the incident; its received alerts are validated with it."""
-        level = ctx.config.severity(self.severity)
+        given = None if self.severity is None else ctx.config.severity(self.severity)
         incident = ctx.incident_for(self.incident_id, self.by, Action.VALIDATE)
         ctx.fire(incident, "validate")
+        alerts = ctx.tx.alerts_of(incident.id)
+        level = given or suggested_severity(ctx.config.scale, alerts, incident.id)
         incident.severity = level
         if self.title is not None:
             incident.title = self.title
         if incident.acknowledged_at is None:
             incident.acknowledged_at = ctx.now
-        alerts = [a for a in ctx.tx.alerts_of(incident.id) if a.status is AlertStatus.RECEIVED]
-        ALERT_LIFECYCLE.fire_many(alerts, "validate", now=ctx.now)
-        ctx.tx.save_alerts(alerts)
+        received = [a for a in alerts if a.status is AlertStatus.RECEIVED]
+        ALERT_LIFECYCLE.fire_many(received, "validate", now=ctx.now)
+        ctx.tx.save_alerts(received)
         ctx.tx.save_incident(incident)
         ctx.record(
             IncidentValidated(
@@ -191,6 +199,21 @@ class ValidateIncident(Command[ServiceIncident]):
             )
         )
         return incident
+
+
+def suggested_severity(scale: SeverityScale, alerts: Iterable[Alert], incident_id: str) -> Severity:
+    """The worst severity hint among ``alerts`` that names a level of ``scale``.
+
+    Raises ``InvalidInput`` naming ``severity`` when no alert has such a hint.
+    """
+    hints = {a.severity_hint for a in alerts if a.severity_hint is not None}
+    levels = [level for level in scale if level.name in hints]
+    if not levels:
+        unknown = f" ({', '.join(sorted(hints))} not on the scale)" if hints else ""
+        raise InvalidInput(
+            "severity", f"give one: no alert of {incident_id} suggests a level{unknown}"
+        )
+    return min(levels)
 
 
 @attrs.frozen(kw_only=True)

@@ -163,7 +163,13 @@ class _Batch:
             )
         )
         self.notifications.append(
-            self.messenger.validation_request(incident, signal.summary, self.now)
+            self.messenger.validation_request(
+                incident,
+                signal.summary,
+                self.now,
+                severity_hint=signal.severity_hint,
+                links=signal.links,
+            )
         )
         return incident
 

@@ -99,9 +99,19 @@ class Messages:
 
     # -- to teams ---------------------------------------------------------
     def validation_request(
-        self, incident: ServiceIncident, summary: str, now: datetime
+        self,
+        incident: ServiceIncident,
+        summary: str,
+        now: datetime,
+        *,
+        severity_hint: str | None = None,
+        links: Mapping[str, str] | None = None,
     ) -> Notification:
-        """The owner team is asked, once per potential incident, to validate or dismiss it."""
+        """The owner team is asked, once per potential incident, to validate or dismiss it.
+
+        The alert that started it gives the source's severity hint (offered as the
+        default when validating) and its links (runbook, generator, dashboard).
+        """
         return self.to_team(
             Topic.VALIDATION_REQUEST,
             incident.owner_team,
@@ -113,6 +123,9 @@ class Messages:
                 "product": ", ".join(incident.products),
                 "region": incident.region or "all regions",
                 "summary": summary,
+                "severity_hint": severity_hint or "none",
+                "links": ", ".join(f"{name} {url}" for name, url in (links or {}).items())
+                or "none",
             },
         )
 

@@ -47,6 +47,7 @@ _REFERENCES: Mapping[str, str] = {
     "alert_id": "alert_ids",
     "ticket_id": "ticket_ids",
     "fingerprint": "fingerprints",
+    "fingerprints": "fingerprints",
     "product": "products",
     "region": "regions",
     "team": "teams",
@@ -197,6 +198,8 @@ def _strategy(cls: type, field: _Field, pools: _Pools) -> Strategy:
         strategy: Strategy | None = st.sampled_from(choices)
     elif pool is not None and field.kind is str:
         strategy = getattr(pools, pool)
+    elif pool is not None and field.kind == tuple[str, ...]:
+        strategy = _batch(getattr(pools, pool))
     else:
         strategy = _by_type(field.kind, pools)
         if strategy is None and field.kind is str:
