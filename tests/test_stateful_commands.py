@@ -47,6 +47,7 @@ from hypothesis.stateful import (
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.adapters.sqlite import SQLiteStore
 from incident_lifecycle.commands import (
+    COMMANDS,
     Command,
     DetachAlert,
     Operation,
@@ -115,7 +116,7 @@ WHO = st.just(MANAGER) | st.sampled_from(ACTORS)
 NO_INCIDENT, NO_ALERT = "INC-0", "ALR-0"
 """Ids no store ever hands out (they count from 1): commands about them are refused."""
 
-INTAKE_OPS = ("alert", "alerts", "clear", "declare", "report", "reports")
+INTAKE_OPS = ("alert", "alerts", "clear", "clear_alerts", "declare", "report", "reports")
 TRIAGE_OPS = ("acknowledge", "validate", "dismiss", "detach")
 WORK_OPS = ("update", "severity", "hand_off", "resolve", "reopen", "merge", "close")
 TICKET_OPS = ("link", "unlink", "resolve_report", "transfer_report")
@@ -608,6 +609,13 @@ def signal(fingerprint: str, product: str, region: str | None, at: datetime) -> 
     )
 
 
+def test_every_op_is_drawn_by_a_rule() -> None:
+    """Each op of ``COMMANDS`` belongs to one of the machine's rules (a new op must join one)."""
+    drawn = [*INTAKE_OPS, *TRIAGE_OPS, *WORK_OPS, *TICKET_OPS, *UPKEEP_OPS]
+    assert sorted(drawn) == sorted(COMMANDS)
+    assert {op for ops in NEXT_OPS.values() for op in ops} <= set(drawn)
+
+
 class TestFound:
     """Each test is a sequence the machine found; each must pass on both stores."""
 
@@ -674,3 +682,16 @@ class TestFound:
             desk.deliver()
             keys = [e.key for e in desk.dead_letters()]
             assert keys == ["INC-2/validation-request", "INC-1/validation-request"], name
+
+    def test_a_detached_alert_is_announced_alike_on_both_stores(self, pair: DeskPair) -> None:
+        """The validation request of a detached alert lists its links in the same order on both
+        stores (it is built from the stored alert)."""
+        linked = attrs.evolve(
+            signal("fp-1", "chat", None, START), links={"b": "http://b/", "a": "http://a/"}
+        )
+        on_both(pair, ReceiveAlert(signal=linked, by=MANAGER))
+        assert on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER)) == ["INC-2", "INC-2"]
+        for desk in pair.desks.values():
+            desk.deliver()
+        sent = [[n.body for n in recorder.sent] for recorder in pair.recorders.values()]
+        assert sent[0] == sent[1]
