@@ -133,7 +133,7 @@ def test_the_validation_request_shows_the_hint_and_the_links(
     requests = [n for n in notifier.sent if n.topic is Topic.VALIDATION_REQUEST]
     assert len(requests) == 2
     assert "Severity suggested by the source: SEV2." in requests[0].body
-    assert f"runbook {url}, generator http://prom:9090/g" in requests[0].body
+    assert f"generator http://prom:9090/g, runbook {url}" in requests[0].body
     assert "Severity suggested by the source: none. Links: none." in requests[1].body
 
 

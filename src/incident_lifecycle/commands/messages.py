@@ -110,7 +110,7 @@ class Messages:
         """The owner team is asked, once per potential incident, to validate or dismiss it.
 
         The alert that started it gives the source's severity hint (offered as the
-        default when validating) and its links (runbook, generator, dashboard).
+        default when validating) and its links (runbook, generator, dashboard), by name.
         """
         return self.to_team(
             Topic.VALIDATION_REQUEST,
@@ -124,7 +124,7 @@ class Messages:
                 "region": incident.region or "all regions",
                 "summary": summary,
                 "severity_hint": severity_hint or "none",
-                "links": ", ".join(f"{name} {url}" for name, url in (links or {}).items())
+                "links": ", ".join(f"{name} {url}" for name, url in sorted((links or {}).items()))
                 or "none",
             },
         )
