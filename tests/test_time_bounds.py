@@ -17,7 +17,7 @@ from incident_lifecycle.adapters import InMemoryStore
 from incident_lifecycle.adapters.sqlite import SQLiteStore
 from incident_lifecycle.cadence import update_due
 from incident_lifecycle.delivery import Relay, RetryPolicy
-from incident_lifecycle.domain.checks import EARLIEST, LATEST, shifted
+from incident_lifecycle.domain.checks import EARLIEST, LATEST, shifted, shifted_back
 from incident_lifecycle.domain.incidents import IncidentStatus
 from incident_lifecycle.domain.reports import TriageOutcome
 from incident_lifecycle.notifications import DeliveryResult, Notification
@@ -222,3 +222,15 @@ def test_shifted_keeps_the_instant_in_any_zone(when: datetime, delta: timedelta)
     except OverflowError:
         return  # the sum is outside the calendar UTC can write: clamped (checked above)
     assert moved == exact
+
+
+@given(UTC_TIMES, st.timedeltas())
+def test_shifted_back_is_shifted_by_the_opposite(when: datetime, delta: timedelta) -> None:
+    """``shifted_back(when, d)`` is ``when - d`` clamped, even for durations whose negation
+    is no ``timedelta`` (within a day of ``timedelta.max``): those reach back to year 1."""
+    moved = shifted_back(when, delta)
+    try:
+        expected = exact_or_clamped(when, -delta)
+    except OverflowError:
+        expected = EARLIEST if delta > timedelta(0) else LATEST
+    assert moved == expected

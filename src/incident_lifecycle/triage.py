@@ -29,7 +29,7 @@ from .domain.checks import (
     has_lone_surrogate,
     identifier,
     optional,
-    shifted,
+    shifted_back,
 )
 from .domain.errors import InvalidInput
 from .domain.incidents import OPEN_STATUSES, ServiceIncident, regions_compatible
@@ -404,7 +404,7 @@ class DefaultTriagePolicy:
                 f"symptom {report.symptom.value} does not count towards a surge: troubleshoot"
             )
             return TriageDecision(outcome=TriageOutcome.TROUBLESHOOT, reasons=tuple(reasons))
-        since = shifted(max(report.reported_at, now), -self.surge_window)
+        since = shifted_back(max(report.reported_at, now), self.surge_window)
         accounts = {report.account_id}
         for other in recent_reports:
             if (

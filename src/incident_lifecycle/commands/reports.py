@@ -14,7 +14,7 @@ from typing import Any, ClassVar, overload
 import attrs
 
 from ..domain.actors import Action, Actor, check_permitted
-from ..domain.checks import BODY_MAX, REASON_MAX, identifier, instance, optional, shifted, text
+from ..domain.checks import BODY_MAX, REASON_MAX, identifier, instance, optional, shifted_back, text
 from ..domain.copies import clone
 from ..domain.errors import InvalidInput, InvalidTransition, NotFound
 from ..domain.events import (
@@ -86,7 +86,7 @@ def _to_reports(value: object) -> tuple[CustomerReport, ...]:
 
 def _since(ctx: Context, report: CustomerReport) -> datetime:
     """The start of the policy's look-back for ``report``."""
-    return shifted(max(ctx.now, report.reported_at), -ctx.config.policy.lookback)
+    return shifted_back(max(ctx.now, report.reported_at), ctx.config.policy.lookback)
 
 
 def assess(ctx: Context, report: CustomerReport) -> tuple[TriageDecision, list[ServiceIncident]]:

@@ -198,6 +198,15 @@ def shifted(when: datetime, delta: timedelta) -> datetime:
         return LATEST if moved.year > 1 else EARLIEST
 
 
+def shifted_back(when: datetime, delta: timedelta) -> datetime:
+    """``when - delta``, clamped like :func:`shifted` (``timedelta.max`` back is "since always")."""
+    try:
+        back = -delta
+    except OverflowError:  # within a day of the longest timedelta: its negation is none
+        return EARLIEST if delta > timedelta(0) else LATEST
+    return shifted(when, back)
+
+
 def freeze_labels(value: object) -> Mapping[str, str]:
     """Copy a mapping of string labels into a read-only mapping."""
     if value is None:
