@@ -18,7 +18,10 @@ import pytest
 
 import web_support as w
 from incident_lifecycle import AlertSignal
+from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.cli import main
+from incident_lifecycle.desk import IncidentDesk
+from incident_lifecycle.testing import FakeClock
 from incident_lifecycle.web import create_app
 
 pytest.importorskip("waitress", reason="the serve extra (waitress) is not installed")
@@ -176,3 +179,42 @@ def test_a_wrong_config_file_is_one_line_and_exit_3(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "server.port" in err
+
+
+class HeldNotifier(RecordingNotifier):
+    """Holds each batch until released: a delivery in flight when the stop comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def send(self, batch: Any) -> Any:
+        self.entered.set()
+        self.release.wait(10)
+        return super().send(batch)
+
+
+def test_a_stop_lets_the_relay_finish_its_batch() -> None:
+    """A stop during a delivery waits for it: the batch is recorded delivered, not left leased."""
+    notifier = HeldNotifier()
+    desk = IncidentDesk(
+        store=InMemoryStore(), notifier=notifier, ownership=w.OWNERSHIP, clock=FakeClock(w.T0)
+    )
+    desk.receive_alert(
+        AlertSignal(
+            fingerprint="fp", product="checkout", kind="latency", summary="slow", observed_at=w.T0
+        )
+    )
+    service = Service(create_app(desk, tokens={}), desk=desk, port=0, relay_interval=0.05)
+    server = threading.Thread(target=service.run, daemon=True)
+    server.start()
+    assert notifier.entered.wait(10)
+    service.stop()
+    time.sleep(0.3)
+    assert server.is_alive()  # still finishing the batch
+    notifier.release.set()
+    server.join(10)
+    assert not server.is_alive()
+    stats = desk.outbox_stats()
+    assert stats.pending == 0
+    assert stats.delivered == len(notifier.sent) >= 1

@@ -7,8 +7,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from conftest import interop_binary
-from incident_lifecycle.config import parse_config
+from incident_lifecycle.config import open_app, open_desk, parse_config
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "service.md"
 
@@ -44,6 +46,10 @@ def test_the_configuration_example_is_a_valid_file(tmp_path: Path) -> None:
         "il_scripts_token-value-0123456789",
     )
     assert config.host == "127.0.0.1"
+    pytest.importorskip("incident_lifecycle.formats.pagerduty")
+    pytest.importorskip("incident_lifecycle.formats.alertmanager")
+    app = open_app(config, open_desk(parse_config({"store": {"memory": True}})))
+    assert app.mappings["alertmanager"].products == {"checkout-api": "checkout"}
 
 
 def test_the_alertmanager_snippet_is_a_valid_configuration(tmp_path: Path) -> None:

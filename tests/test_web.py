@@ -16,7 +16,7 @@ from incident_lifecycle.formats import Decoded, Dropped, FormatError
 from incident_lifecycle.web import PROBLEM_TYPES, IntakeApp, Limits, create_app, problem_type
 
 
-def stand_in_decode(payload: object, mapping: object = None) -> Decoded:
+def stand_in_decode(payload: object, mapping: object = None, **_: object) -> Decoded:
     """A tiny format for these tests: ``{"alerts": [{"fp", "product", "status"}]}``."""
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
         raise FormatError("alerts", "must be an array")
@@ -297,14 +297,37 @@ def test_a_slow_client_is_408() -> None:
     assert stored_alerts(desk) == 0
 
 
-def test_an_unknown_product_is_422_naming_the_field() -> None:
-    """A command the desk refuses (no team owns the product) is 422, nothing written."""
+def test_an_alert_of_an_unowned_product_is_dropped_and_the_rest_received() -> None:
+    """A signal whose product no team owns is reported in ``dropped``; the others are kept."""
     desk = w.make_desk()
-    answer = w.call(
-        make_app(desk), "POST", "/v1/alerts/alertmanager", alerts("a", product="nobody")
-    )
-    assert_problem(answer, 422, "refused")
-    assert stored_alerts(desk) == 0
+    payload = {"alerts": [{"fp": "a"}, {"fp": "b", "product": "nobody"}]}
+    answer = w.call(make_app(desk), "POST", "/v1/alerts/alertmanager", payload)
+    assert answer.status == 200
+    (dropped,) = answer.json["dropped"]
+    assert dropped["path"] == "alerts[fingerprint=b]"
+    assert "nobody" in dropped["reason"]
+    assert stored_alerts(desk) == 1
+    only = w.call(make_app(desk), "POST", "/v1/alerts/alertmanager", alerts("c", product="x"))
+    assert only.status == 200
+    assert only.json["commands"] == 0
+    assert stored_alerts(desk) == 1
+
+
+def test_a_command_the_desk_refuses_is_422_naming_the_field() -> None:
+    """An ``InvalidInput`` from a command is 422 with its field, nothing written."""
+
+    def refused(payload: object, mapping: object = None, **_: object) -> Decoded:
+        return Decoded(commands=(ClearAlert(fingerprint="fp"), ClearAlert(fingerprint="fp")))
+
+    desk = w.make_desk()
+    app = IntakeApp(desk, tokens=w.all_tokens(), decoders={"alertmanager": refused})
+    app.desk.handle = _refuse  # type: ignore[method-assign]
+    answer = w.call(app, "POST", "/v1/alerts/alertmanager", alerts("a"))
+    assert_problem(answer, 422, "refused", field="product")
+
+
+def _refuse(command: object) -> object:
+    raise InvalidInput("product", "no engineering team owns 'x'")
 
 
 def test_a_busy_store_is_503_with_retry_after_and_nothing_lost() -> None:
@@ -340,7 +363,7 @@ def test_one_log_line_per_request_and_no_traceback_for_client_errors() -> None:
 def test_an_unexpected_error_is_500_logged_with_its_traceback() -> None:
     """A bug is a 500 problem; its traceback goes to the log, not to the client."""
 
-    def broken(payload: object, mapping: object = None) -> Decoded:
+    def broken(payload: object, mapping: object = None, **_: object) -> Decoded:
         raise RuntimeError("secret internals")
 
     app = IntakeApp(w.make_desk(), tokens=w.all_tokens(), decoders={"alertmanager": broken})
@@ -355,7 +378,7 @@ def test_mappings_reach_the_format() -> None:
     """The source's mapping object is passed to its ``decode``."""
     seen = []
 
-    def decode(payload: object, mapping: object = None) -> Decoded:
+    def decode(payload: object, mapping: object = None, **_: object) -> Decoded:
         seen.append(mapping)
         return Decoded(commands=())
 

@@ -13,7 +13,7 @@ import importlib
 import ipaddress
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,21 @@ from .desk import IncidentDesk
 from .domain.actors import Actor
 from .domain.checks import check_ownership
 from .domain.errors import InvalidInput
+from .domain.severity import SeverityScale
 from .ports import Store
 from .web.app import ALERT_SOURCES, TOKEN_SCOPES, IntakeApp
 from .web.requests import Limits
 
-__all__ = ["ConfigError", "RelaySettings", "ServiceConfig", "load_config", "open_app", "open_desk"]
+__all__ = [
+    "ConfigError",
+    "RelaySettings",
+    "ServiceConfig",
+    "build_mapping",
+    "load_config",
+    "open_app",
+    "open_desk",
+    "parse_config",
+]
 
 _TABLES: Mapping[str, frozenset[str]] = {
     "store": frozenset({"path", "memory", "timeout_seconds"}),
@@ -264,27 +274,49 @@ def open_desk(config: ServiceConfig) -> IncidentDesk:
     )
 
 
-MappingBuilder = Callable[[Mapping[str, Any]], object]
+_MAPPING_CLASSES: Mapping[str, str] = {
+    "alertmanager": "AlertmanagerMapping",
+    "grafana": "GrafanaMapping",
+    "pagerduty": "PagerDutyMapping",
+    "opsgenie": "OpsgenieMapping",
+}
 
 
-def _mapping_builder(source: str) -> MappingBuilder:
-    """How a source's mapping table becomes its format's mapping object."""
-    module = importlib.import_module(f"incident_lifecycle.formats.{source}")
-    builder = getattr(module, "mapping_from", None)
-    if builder is None:
-        raise ConfigError(f"mappings.{source}", "this format takes no mapping table")
-    built: MappingBuilder = builder
-    return built
+def build_mapping(source: str, table: Mapping[str, Any], scale: SeverityScale) -> object:
+    """A source's mapping object from its TOML table (``kind_rules`` as tables of
+    ``kind`` and ``keywords``; the desk's severity scale unless the table is for another)."""
+    where = f"mappings.{source}"
+    try:
+        module = importlib.import_module(f"incident_lifecycle.formats.{source}")
+        kind_rule = importlib.import_module("incident_lifecycle.formats.mapping").KindRule
+    except ModuleNotFoundError:
+        raise ConfigError(where, "this version has no such format") from None
+    cls = getattr(module, _MAPPING_CLASSES[source])
+    known = {f.name for f in attrs.fields(cls)} - {"scale"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    values = dict(table)
+    rules = values.get("kind_rules")
+    if isinstance(rules, list):
+        try:
+            values["kind_rules"] = [kind_rule(**r) if isinstance(r, dict) else r for r in rules]
+        except (TypeError, InvalidInput):
+            raise ConfigError(
+                f"{where}.kind_rules", "each rule is {kind = KIND, keywords = [WORDS]}"
+            ) from None
+    try:
+        return cls(scale=scale, **values)
+    except InvalidInput as error:
+        raise ConfigError(f"{where}.{error.field}", error.reason) from None
 
 
 def open_app(config: ServiceConfig, desk: IncidentDesk) -> IntakeApp:
     """The WSGI application the file describes, over ``desk``."""
-    mappings = {}
-    for source, table in config.mappings.items():
-        try:
-            mappings[source] = _mapping_builder(source)(table)
-        except InvalidInput as error:
-            raise ConfigError(f"mappings.{source}.{error.field}", error.reason) from None
+    mappings = {
+        source: build_mapping(source, table, desk.scale)
+        for source, table in config.mappings.items()
+    }
     extra: dict[str, Any] = {} if config.reporter is None else {"reporter": config.reporter}
     try:
         return IntakeApp(

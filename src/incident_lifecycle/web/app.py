@@ -31,8 +31,8 @@ from ..domain.errors import (
     NotPermitted,
     StoreError,
 )
-from ..domain.incidents import ACTIVE_STATUSES, IncidentStatus, incident_order
-from ..formats.base import Decoded, FormatError
+from ..domain.incidents import ACTIVE_STATUSES, incident_order
+from ..formats.base import Decoded, Dropped, FormatError
 from ..notifications import one_line
 from .problems import Problem
 from .requests import (
@@ -42,6 +42,10 @@ from .requests import (
     is_token,
     parse_json,
     query,
+    query_flag,
+    query_limit,
+    query_one,
+    query_statuses,
     read_body,
 )
 from .wire import decision_json, decode_report, incident_json, intake_json, triage_json
@@ -70,7 +74,8 @@ DEFAULT_REPORTER = Actor(name="helpdesk", role=Role.SUPPORT)
 """Who triages the reports posted to ``/v1/reports`` unless ``create_app`` is told."""
 MIN_TOKEN = 16
 
-Decoder = Callable[[object, Any], Decoded]
+Decoder = Callable[..., Decoded]
+"""A format's ``decode(payload, mapping, *, received_at)``."""
 
 
 @attrs.frozen
@@ -115,6 +120,26 @@ def _load_decoders(sources: Iterable[str]) -> dict[str, Decoder]:
         decode = getattr(module, "decode", None)
         if callable(decode):
             found[source] = decode
+    return found
+
+
+def _default_pagerduty_answer(decoded: Decoded) -> Mapping[str, object]:
+    out = {"status": "success", "message": "Event processed"}
+    key = decoded.facts.get("dedup_key")
+    if isinstance(key, str):
+        out["dedup_key"] = key
+    return out
+
+
+def _pagerduty_answer() -> Callable[[Decoded], Mapping[str, object]]:
+    """The PagerDuty format's ``answer`` (its 202 body), when the format is there."""
+    try:
+        module = importlib.import_module("incident_lifecycle.formats.pagerduty")
+    except ModuleNotFoundError:
+        return _default_pagerduty_answer
+    found: Callable[[Decoded], Mapping[str, object]] = getattr(
+        module, "answer", _default_pagerduty_answer
+    )
     return found
 
 
@@ -169,6 +194,7 @@ class IntakeApp:
             raise InvalidInput("reporter", "must be an Actor")
         self.reporter = reporter
         self.decoders = dict(_load_decoders(ALERT_SOURCES) if decoders is None else decoders)
+        self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = _pagerduty_answer()
 
     # -- WSGI -------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -312,16 +338,22 @@ class IntakeApp:
         if source != "pagerduty" or header_token is not None:
             self._authenticate(source, environ)
         payload = self._body(environ, started)
+        mapping = self.mappings.get(source)
         if source == "pagerduty" and header_token is None:
-            # PagerDuty's own clients authenticate with the payload's routing key.
+            # PagerDuty's own clients authenticate with the event's routing (integration) key:
+            # a token of the scope, or a key the mapping routes to a product.
             key = payload.get("routing_key") if isinstance(payload, dict) else None
-            if not is_token(key if isinstance(key, str) else None, self.tokens.get(source, ())):
+            routed = tuple(getattr(mapping, "routing_keys", None) or ())
+            if not is_token(
+                key if isinstance(key, str) else None, self.tokens.get(source, ()) + routed
+            ):
                 raise self._unauthorized(source)
         self._check_alert_count(payload)
         try:
-            decoded = self.decoders[source](payload, self.mappings.get(source))
-        except FormatError as error:
+            decoded = self.decoders[source](payload, mapping, received_at=self.desk.clock.now())
+        except InvalidInput as error:  # FormatError: the payload is not of its format
             raise Problem(kind="invalid-payload", detail=error.reason, field=error.field) from None
+        decoded = self._owned(decoded)
         results = []
         for index, command in enumerate(decoded.commands):
             try:
@@ -335,13 +367,36 @@ class IntakeApp:
         note.update(commands=len(results), signals=answer["signals"], dropped=len(decoded.dropped))
         return self._alerts_answer(source, decoded, answer)
 
+    def _owned(self, decoded: Decoded) -> Decoded:
+        """Signals of products no team owns are dropped and reported; the rest are received
+        (the desk would refuse the whole batch, and the sender would send it again forever)."""
+        owners = self.desk.ownership
+        commands: list[Any] = []
+        dropped = list(decoded.dropped)
+        for command in decoded.commands:
+            if not isinstance(command, c.ReceiveAlerts):
+                commands.append(command)
+                continue
+            kept = [s for s in command.signals if s.product in owners]
+            for signal in command.signals:
+                if signal.product not in owners:
+                    dropped.append(
+                        Dropped(
+                            path=f"alerts[fingerprint={signal.fingerprint}]",
+                            reason=f"no engineering team owns the product {signal.product!r}",
+                        )
+                    )
+            if len(kept) == len(command.signals):
+                commands.append(command)
+            elif kept:
+                commands.append(attrs.evolve(command, signals=kept))
+        if len(dropped) == len(decoded.dropped):
+            return decoded
+        return attrs.evolve(decoded, commands=tuple(commands), dropped=tuple(dropped))
+
     def _alerts_answer(self, source: str, decoded: Decoded, answer: dict[str, object]) -> Response:
-        if source == "pagerduty":
-            body = {"status": "success", "message": "Event processed"}
-            dedup = decoded.facts.get("dedup_key")
-            if dedup is not None:
-                body["dedup_key"] = str(dedup)
-            return _json_response("202 Accepted", body | {"intake": answer})
+        if source == "pagerduty":  # exactly the body PagerDuty's clients expect
+            return _json_response("202 Accepted", self.pagerduty_answer(decoded))
         return _json_response("200 OK", answer)
 
     def _check_alert_count(self, payload: object) -> None:
@@ -368,7 +423,7 @@ class IntakeApp:
     ) -> Response:
         self._authenticate("reports", environ)
         params = query(environ, ("suggest",))
-        suggest = _flag(params, "suggest")
+        suggest = query_flag(params, "suggest")
         report = decode_report(self._body(environ, started))
         note["ticket"] = report.ticket_id
         if suggest:
@@ -382,9 +437,9 @@ class IntakeApp:
     def _incidents(self, environ: WSGIEnvironment, _s: float, note: dict[str, object]) -> Response:
         self._authenticate("incidents", environ)
         params = query(environ, ("status", "product", "limit"))
-        statuses = _statuses(params)
-        product = _one(params, "product")
-        limit = _limit(params, self.limits.max_list)
+        statuses = query_statuses(params)
+        product = query_one(params, "product")
+        limit = query_limit(params, self.limits.max_list)
 
         def listing(tx: Any) -> list[Any]:
             if statuses and statuses <= ACTIVE_STATUSES:
@@ -432,49 +487,6 @@ class IntakeApp:
 
         note["incident"] = incident_id
         return _json_response("200 OK", self._read(whole))
-
-
-def _flag(params: Mapping[str, list[str]], name: str) -> bool:
-    value = _one(params, name)
-    if value is None:
-        return False
-    if value.lower() in {"1", "true", "yes", ""}:
-        return True
-    if value.lower() in {"0", "false", "no"}:
-        return False
-    raise Problem(kind="invalid-query", detail="must be 1 or 0", field=name)
-
-
-def _one(params: Mapping[str, list[str]], name: str) -> str | None:
-    values = params.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise Problem(kind="invalid-query", detail="give it once", field=name)
-    return values[0]
-
-
-def _statuses(params: Mapping[str, list[str]]) -> frozenset[IncidentStatus]:
-    out = set()
-    for value in params.get("status", []):
-        for name in value.split(","):
-            try:
-                out.add(IncidentStatus(name.strip()))
-            except ValueError:
-                known = ", ".join(s.value for s in IncidentStatus)
-                raise Problem(
-                    kind="invalid-query", detail=f"unknown status (one of {known})", field="status"
-                ) from None
-    return frozenset(out)
-
-
-def _limit(params: Mapping[str, list[str]], most: int) -> int:
-    raw = _one(params, "limit")
-    if raw is None:
-        return min(100, most)
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise Problem(kind="invalid-query", detail=f"must be 1 to {most}", field="limit")
-    return int(raw)
 
 
 def create_app(

@@ -20,6 +20,7 @@ import attrs
 
 from ..domain.checks import check_int
 from ..domain.errors import InvalidInput
+from ..domain.incidents import IncidentStatus
 from .problems import Problem
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ __all__ = [
     "is_token",
     "parse_json",
     "query",
+    "query_flag",
+    "query_limit",
+    "query_one",
+    "query_statuses",
     "read_body",
 ]
 
@@ -207,3 +212,50 @@ def query(environ: WSGIEnvironment, allowed: Collection[str]) -> Mapping[str, li
                 field=name[:64],
             )
     return params
+
+
+def query_flag(params: Mapping[str, list[str]], name: str) -> bool:
+    """A yes/no parameter (``1``/``0``, ``true``/``false``); absent is no."""
+    value = query_one(params, name)
+    if value is None:
+        return False
+    if value.lower() in {"1", "true", "yes", ""}:
+        return True
+    if value.lower() in {"0", "false", "no"}:
+        return False
+    raise Problem(kind="invalid-query", detail="must be 1 or 0", field=name)
+
+
+def query_one(params: Mapping[str, list[str]], name: str) -> str | None:
+    """A parameter given at most once, or ``None``."""
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Problem(kind="invalid-query", detail="give it once", field=name)
+    return values[0]
+
+
+def query_statuses(params: Mapping[str, list[str]]) -> frozenset[IncidentStatus]:
+    """The incident statuses of ``status`` (repeated or comma-separated)."""
+    out = set()
+    for value in params.get("status", []):
+        for name in value.split(","):
+            try:
+                out.add(IncidentStatus(name.strip()))
+            except ValueError:
+                known = ", ".join(s.value for s in IncidentStatus)
+                raise Problem(
+                    kind="invalid-query", detail=f"unknown status (one of {known})", field="status"
+                ) from None
+    return frozenset(out)
+
+
+def query_limit(params: Mapping[str, list[str]], most: int) -> int:
+    """``limit``: 1 to ``most``; 100 (at most ``most``) when absent."""
+    raw = query_one(params, "limit")
+    if raw is None:
+        return min(100, most)
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise Problem(kind="invalid-query", detail=f"must be 1 to {most}", field="limit")
+    return int(raw)

@@ -131,8 +131,11 @@ def intake_json(decoded: Decoded, results: Sequence[object]) -> dict[str, object
             totals["deduplicated"] += result.deduplicated
             started += [i for i in result.incidents_started if i not in started]
             joined += [i for i in result.incidents_joined if i not in joined]
-        elif isinstance(result, ClearReceipt):
-            cleared[result.outcome.value] = cleared.get(result.outcome.value, 0) + 1
+        elif isinstance(result, ClearReceipt | Mapping):  # clear, clear_alerts
+            receipts = result.values() if isinstance(result, Mapping) else [result]
+            for receipt in receipts:
+                if isinstance(receipt, ClearReceipt):
+                    cleared[receipt.outcome.value] = cleared.get(receipt.outcome.value, 0) + 1
         elif hasattr(result, "outcome") and isinstance(result.outcome, AlertOutcome):
             totals["signals"] += 1
             if result.outcome is AlertOutcome.DEDUPLICATED:
