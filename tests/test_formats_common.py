@@ -117,3 +117,16 @@ def test_a_kind_rule_matches_its_keywords_in_any_case() -> None:
     assert rule.keywords == ("signups",)
     assert rule.matches("daily signups dropped")
     assert not rule.matches("logins dropped")
+
+
+def test_mappings_are_values() -> None:
+    """Mappings compare by value and hash (a cache may key on them)."""
+    from incident_lifecycle.formats.alertmanager import AlertmanagerMapping
+    from incident_lifecycle.formats.opsgenie import OpsgenieMapping
+    from incident_lifecycle.formats.pagerduty import PagerDutyMapping
+
+    for cls in (AlertmanagerMapping, PagerDutyMapping, OpsgenieMapping):
+        assert cls() == cls()
+        assert hash(cls()) == hash(cls())
+    assert AlertmanagerMapping(products={"a": "b"}) != AlertmanagerMapping()
+    assert {AlertmanagerMapping(): 1}[AlertmanagerMapping(product_labels=["product", "service"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import incident_lifecycle as il
+from incident_lifecycle.formats import Decoded, Dropped, KindRule, alertmanager, opsgenie, pagerduty
 
 now = datetime(2026, 1, 1, tzinfo=UTC)
 signal = il.AlertSignal(
@@ -29,3 +30,14 @@ severity: il.Severity = il.DEFAULT_SCALE["SEV1"]
 public: bool = severity.public
 actor = il.Actor(name="ana", role=il.Role.ENGINEERING, team="support-eng")
 allowed: bool = il.is_permitted(actor, il.Action.VALIDATE, owner_team="support-eng")
+
+# -- formats: a payload in, commands out (docs/intake.md) -------------------------------
+mapping = alertmanager.AlertmanagerMapping(
+    product_labels=("app",), kind_rules=(KindRule(kind="latency", keywords=("slow",)),)
+)
+payload = {"version": "4", "alerts": [{"status": "resolved", "fingerprint": "1a30ba71cca2921f"}]}
+decoded: Decoded = alertmanager.decode(payload, mapping, received_at=now)
+dropped: tuple[Dropped, ...] = decoded.dropped
+commands: tuple[il.commands.Command[object], ...] = decoded.commands
+body: dict[str, str] = pagerduty.answer(decoded)
+closed: Decoded = opsgenie.close("support-latency")

@@ -112,7 +112,7 @@ class AlertmanagerMapping(SignalMapping):
     severity_label: str | None = "severity"
     summary_annotations: tuple[str, ...] = ("summary",)
     description_annotations: tuple[str, ...] = ("description", "message")
-    link_annotations: Mapping[str, str] = _DEFAULT_LINKS
+    link_annotations: Mapping[str, str] = attrs.field(default=_DEFAULT_LINKS, hash=False)
     keep_labels: tuple[str, ...] | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -175,12 +175,14 @@ class SignalMapping:
 
     default_product: str | None = attrs.field(default=None, converter=_optional_product)
     """The product of a signal whose fields name none (``None``: such a signal is dropped)."""
-    products: Mapping[str, str] = attrs.field(factory=dict, converter=_to_products)
+    products: Mapping[str, str] = attrs.field(factory=dict, converter=_to_products, hash=False)
     """Renames: a value the source gives (``support-api``) to the product it is (``support``)."""
     kind_rules: tuple[KindRule, ...] = attrs.field(default=DEFAULT_KIND_RULES, converter=_to_rules)
     default_kind: AlertKind = attrs.field(default=AlertKind.OTHER, converter=_to_default_kind)
     """The kind when no rule matches."""
-    severities: Mapping[str, str] = attrs.field(default=DEFAULT_SEVERITIES, converter=severity_map)
+    severities: Mapping[str, str] = attrs.field(
+        default=DEFAULT_SEVERITIES, converter=severity_map, hash=False
+    )
     """The source's severity (any case) to a level name of ``scale``: the alert's hint."""
     scale: SeverityScale = attrs.field(default=DEFAULT_SCALE, validator=_is_scale)
     """The desk's scale: every level ``severities`` names must be one of its levels."""

@@ -85,7 +85,9 @@ class OpsgenieMapping(SignalMapping):
 
     product_fields: tuple[str, ...] = ("details.product", "details.service")
     region_fields: tuple[str, ...] = ("details.region", "details.pod")
-    severities: Mapping[str, str] = attrs.field(default=PRIORITIES, converter=severity_map)
+    severities: Mapping[str, str] = attrs.field(
+        default=PRIORITIES, converter=severity_map, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
