@@ -27,9 +27,6 @@ from incident_lifecycle.domain.alerts import Alert, AlertStatus
 from incident_lifecycle.ports import SystemClock
 
 pytest.importorskip("waitress", reason="the serve extra (waitress) is not installed")
-pytest.importorskip(
-    "incident_lifecycle.formats.alertmanager", reason="the Alertmanager format is not here yet"
-)
 
 from incident_lifecycle.web import create_app
 from incident_lifecycle.web.serve import Service

@@ -7,8 +7,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from conftest import interop_binary
 from incident_lifecycle.config import open_app, open_desk, parse_config
 
@@ -46,8 +44,6 @@ def test_the_configuration_example_is_a_valid_file(tmp_path: Path) -> None:
         "il_scripts_token-value-0123456789",
     )
     assert config.host == "127.0.0.1"
-    pytest.importorskip("incident_lifecycle.formats.pagerduty")
-    pytest.importorskip("incident_lifecycle.formats.alertmanager")
     app = open_app(config, open_desk(parse_config({"store": {"memory": True}})))
     assert app.mappings["alertmanager"].products == {"checkout-api": "checkout"}
 

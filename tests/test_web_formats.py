@@ -1,4 +1,4 @@
-"""The alert routes with the real formats: Alertmanager, Grafana, PagerDuty through the app."""
+"""The alert routes with the real formats (Alertmanager, Grafana, PagerDuty, Opsgenie)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from hypothesis import strategies as st
 
 import web_support as w
 from incident_lifecycle.config import ConfigError, open_app, open_desk, parse_config
+from incident_lifecycle.formats import pagerduty
 from incident_lifecycle.web import create_app
 from test_web import assert_problem, stored_alerts
 from test_web_properties import JSON as JSON_VALUES
 from test_web_properties import check_answer, store_is_empty
-
-alertmanager = pytest.importorskip("incident_lifecycle.formats.alertmanager")
-pagerduty = pytest.importorskip("incident_lifecycle.formats.pagerduty")
-pytest.importorskip("incident_lifecycle.formats.grafana")
 
 ROUTING_KEY = "R" * 32
 
@@ -252,3 +249,43 @@ def test_any_alert_in_a_webhook_is_received_dropped_or_named(alert: dict[str, An
     if answer.status == 400:
         assert answer.json["field"].startswith("alerts[0]")
         assert store_is_empty(desk)
+
+
+def og_alert(**changes: Any) -> dict[str, Any]:
+    return {
+        "message": "Checkout error rate above 5%",
+        "alias": "checkout-5xx-" + "x" * 400,
+        "priority": "P2",
+        "details": {"service": "checkout"},
+        "tags": ["prod"],
+    } | changes
+
+
+def test_opsgenie_create_and_close_by_alias(desk: Any) -> None:
+    """An Opsgenie client (``GenieKey``) creates an alert, then closes it by its alias: 202s
+    with Opsgenie's own answer."""
+    app = create_app(desk, tokens={"opsgenie": w.TOKEN})
+    genie = {"Authorization": f"GenieKey {w.TOKEN}"}
+    created = w.call(app, "POST", "/v1/alerts/opsgenie", og_alert(), token=None, headers=genie)
+    assert created.status == 202, created.body
+    assert created.json["result"] == "Request will be processed"
+    assert len(created.json["requestId"]) == 32
+    assert stored_alerts(desk) == 1
+    alias = og_alert()["alias"]
+    closed = w.call(
+        app,
+        "POST",
+        f"/v1/alerts/opsgenie/{alias}/close",
+        {"note": "fixed"},
+        query="identifierType=alias",
+        token=None,
+        headers=genie,
+    )
+    assert closed.status == 202, closed.body
+    assert desk.potential_incidents() == []  # its only alert recovered: dismissed
+    refused = w.call(app, "POST", f"/v1/alerts/opsgenie/{alias}/close", query="identifierType=id")
+    assert_problem(refused, 400, "invalid-payload", field="identifierType")
+    wrong = w.call(app, "POST", "/v1/alerts/opsgenie", og_alert(priority="P9"))
+    assert_problem(wrong, 400, "invalid-payload", field="priority")
+    anonymous = w.call(app, "POST", f"/v1/alerts/opsgenie/{alias}/close", token=None)
+    assert_problem(anonymous, 401, "unauthorized")

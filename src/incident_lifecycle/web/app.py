@@ -9,10 +9,10 @@ so a sender that saw a 2xx never needs to send again, and one that did not
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ from .requests import (
     query_statuses,
     read_body,
 )
+from .sources import Decoder, format_function, load_decoders, opsgenie_close_alias, pagerduty_answer
 from .wire import decision_json, decode_report, incident_json, intake_json, triage_json
 
 if TYPE_CHECKING:
@@ -73,9 +74,6 @@ TOKEN_SCOPES = (*ALERT_SOURCES, "reports", "incidents")
 DEFAULT_REPORTER = Actor(name="helpdesk", role=Role.SUPPORT)
 """Who triages the reports posted to ``/v1/reports`` unless ``create_app`` is told."""
 MIN_TOKEN = 16
-
-Decoder = Callable[..., Decoded]
-"""A format's ``decode(payload, mapping, *, received_at)``."""
 
 
 @attrs.frozen
@@ -107,40 +105,6 @@ def _tokens(tokens: Mapping[str, str | Collection[str]]) -> dict[str, tuple[str,
                 )
         out[scope] = values
     return out
-
-
-def _load_decoders(sources: Iterable[str]) -> dict[str, Decoder]:
-    """Each source's ``decode`` from its module of ``incident_lifecycle.formats``, if present."""
-    found: dict[str, Decoder] = {}
-    for source in sources:
-        try:
-            module = importlib.import_module(f"incident_lifecycle.formats.{source}")
-        except ModuleNotFoundError:
-            continue
-        decode = getattr(module, "decode", None)
-        if callable(decode):
-            found[source] = decode
-    return found
-
-
-def _default_pagerduty_answer(decoded: Decoded) -> Mapping[str, object]:
-    out = {"status": "success", "message": "Event processed"}
-    key = decoded.facts.get("dedup_key")
-    if isinstance(key, str):
-        out["dedup_key"] = key
-    return out
-
-
-def _pagerduty_answer() -> Callable[[Decoded], Mapping[str, object]]:
-    """The PagerDuty format's ``answer`` (its 202 body), when the format is there."""
-    try:
-        module = importlib.import_module("incident_lifecycle.formats.pagerduty")
-    except ModuleNotFoundError:
-        return _default_pagerduty_answer
-    found: Callable[[Decoded], Mapping[str, object]] = getattr(
-        module, "answer", _default_pagerduty_answer
-    )
-    return found
 
 
 def problem_of(error: Exception, retry_after: int) -> Problem:
@@ -193,8 +157,10 @@ class IntakeApp:
         if not isinstance(reporter, Actor):
             raise InvalidInput("reporter", "must be an Actor")
         self.reporter = reporter
-        self.decoders = dict(_load_decoders(ALERT_SOURCES) if decoders is None else decoders)
-        self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = _pagerduty_answer()
+        self.decoders = dict(load_decoders(ALERT_SOURCES) if decoders is None else decoders)
+        self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = pagerduty_answer()
+        opsgenie = format_function("opsgenie", "answer"), format_function("opsgenie", "close")
+        self.opsgenie_answer, self.opsgenie_close = opsgenie
 
     # -- WSGI -------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -276,11 +242,15 @@ class IntakeApp:
             return ("GET",), lambda env, _s, note: self._incident(rest, env, note)
         if head == "/v1/alerts" and rest in self.decoders:
             return ("POST",), lambda env, s, note: self._alerts(rest, env, s, note)
+        alias = opsgenie_close_alias(path)
+        if alias is not None and self.opsgenie_close is not None:
+            return ("POST",), lambda env, s, note: self._opsgenie_close(alias, env, s, note)
         raise Problem(kind="not-found", detail="no such route (see docs/service.md)")
 
     # -- authentication ---------------------------------------------------------------
     def _authenticate(self, scope: str, environ: WSGIEnvironment) -> None:
-        if not is_token(bearer_token(environ), self.tokens.get(scope, ())):
+        schemes = ("bearer", "geniekey") if scope == "opsgenie" else ("bearer",)
+        if not is_token(bearer_token(environ, schemes), self.tokens.get(scope, ())):
             raise self._unauthorized(scope)
 
     def _unauthorized(self, scope: str) -> Problem:
@@ -367,6 +337,27 @@ class IntakeApp:
         note.update(commands=len(results), signals=answer["signals"], dropped=len(decoded.dropped))
         return self._alerts_answer(source, decoded, answer)
 
+    def _opsgenie_close(
+        self, alias: str, environ: WSGIEnvironment, started: float, note: dict[str, object]
+    ) -> Response:
+        """Opsgenie's close by alias: the alert of the alias clears (202, Opsgenie's answer)."""
+        note["source"] = "opsgenie"
+        self._authenticate("opsgenie", environ)
+        params = query(environ, ("identifierType",))
+        kind = query_one(params, "identifierType") or "alias"
+        has_body = (environ.get("CONTENT_LENGTH") or "0").strip() not in {"", "0"}
+        payload = self._body(environ, started) if has_body else None
+        assert self.opsgenie_close is not None
+        try:
+            decoded = self.opsgenie_close(alias, payload, identifier_type=kind)
+        except InvalidInput as error:
+            raise Problem(kind="invalid-payload", detail=error.reason, field=error.field) from None
+        for command in decoded.commands:
+            self._run(command)
+        note["commands"] = len(decoded.commands)
+        assert self.opsgenie_answer is not None
+        return _json_response("202 Accepted", self.opsgenie_answer(uuid.uuid4().hex))
+
     def _owned(self, decoded: Decoded) -> Decoded:
         """Signals of products no team owns are dropped and reported; the rest are received
         (the desk would refuse the whole batch, and the sender would send it again forever)."""
@@ -397,6 +388,8 @@ class IntakeApp:
     def _alerts_answer(self, source: str, decoded: Decoded, answer: dict[str, object]) -> Response:
         if source == "pagerduty":  # exactly the body PagerDuty's clients expect
             return _json_response("202 Accepted", self.pagerduty_answer(decoded))
+        if source == "opsgenie" and self.opsgenie_answer is not None:
+            return _json_response("202 Accepted", self.opsgenie_answer(uuid.uuid4().hex))
         return _json_response("200 OK", answer)
 
     def _check_alert_count(self, payload: object) -> None:

@@ -170,13 +170,14 @@ def parse_json(body: bytes) -> object:
         raise Problem(kind="malformed-json", detail=detail[:200]) from None
 
 
-def bearer_token(environ: WSGIEnvironment) -> str | None:
-    """The bearer token of the ``Authorization`` header, or ``None`` (never logged)."""
+def bearer_token(environ: WSGIEnvironment, schemes: Collection[str] = ("bearer",)) -> str | None:
+    """The token of the ``Authorization`` header in one of ``schemes`` (lower case), or
+    ``None`` (never logged). Opsgenie's clients send ``GenieKey <key>``."""
     raw = environ.get("HTTP_AUTHORIZATION")
     if not isinstance(raw, str):
         return None
     scheme, _, token = raw.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in schemes or not token.strip():
         return None
     return token.strip()
 
