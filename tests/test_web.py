@@ -277,9 +277,19 @@ def test_a_body_without_length_is_cut_at_the_limit() -> None:
     """With no Content-Length, reading stops one byte past the limit: 413."""
     stream = io.BytesIO(b"x" * 5000)
     env = w.environ("POST", "/v1/alerts/alertmanager", stream=stream)
+    env["wsgi.input_terminated"] = True  # a chunked body the server ends
     answer = w.run(make_app(limits=Limits(max_body_bytes=1024)), env)
     assert_problem(answer, 413, "body-too-large")
     assert stream.tell() <= 1025
+
+
+def test_a_body_without_length_or_end_is_not_read() -> None:
+    """PEP 3333: with no Content-Length and an input the server does not end, nothing is
+    read (a blocking read could wait forever): the body is empty, 400."""
+    stream = io.BytesIO(b'{"alerts": []}')
+    env = w.environ("POST", "/v1/alerts/alertmanager", stream=stream)
+    assert_problem(w.run(make_app(), env), 400, "malformed-json")
+    assert stream.tell() == 0
 
 
 def test_a_slow_client_is_408() -> None:

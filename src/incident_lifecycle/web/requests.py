@@ -86,6 +86,8 @@ def read_body(environ: WSGIEnvironment, limits: Limits, started: float) -> bytes
         declared = int(raw_length)
         if declared > limits.max_body_bytes:
             raise _too_large(limits)
+    if declared is None and not environ.get("wsgi.input_terminated"):
+        return b""  # PEP 3333: without a length, read only an input the server ends (chunked)
     stream = environ["wsgi.input"]
     want = limits.max_body_bytes + 1 if declared is None else declared
     parts: list[bytes] = []
