@@ -71,8 +71,13 @@ def _plain(value: object) -> object:
         return encode_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, timedelta):
-        return {"seconds": value.total_seconds()}
+    if isinstance(value, timedelta):  # exact: float seconds round the longest durations up
+        whole = value.days * 86_400 + value.seconds
+        return (
+            {"seconds": whole, "microseconds": value.microseconds}
+            if value.microseconds
+            else {"seconds": whole}
+        )
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str | int | float):
@@ -127,9 +132,16 @@ def _field_value(field: attrs.Attribute[Any], raw: object) -> object:
         except ValueError:
             raise DecodeError(f"{name}: {raw[:40]!r} is not a date") from None
     if "timedelta" in annotation:
-        if not isinstance(raw, dict) or not isinstance(raw.get("seconds"), int | float):
+        seconds, micro = (
+            (raw.get("seconds"), raw.get("microseconds", 0)) if isinstance(raw, dict) else (None, 0)
+        )
+        numbers = (int, float)
+        if not isinstance(seconds, numbers) or not isinstance(micro, numbers):
             raise DecodeError(f"{name}: expected {{'seconds': number}}")
-        return timedelta(seconds=raw["seconds"])
+        try:
+            return timedelta(seconds=seconds, microseconds=micro)
+        except (OverflowError, ValueError):
+            raise DecodeError(f"{name}: {seconds!r} seconds is not a duration") from None
     if isinstance(raw, list):
         return tuple(decode(v) if _is_document(v) else v for v in raw)
     return raw

@@ -159,6 +159,8 @@ def check_limit(field: str, value: object) -> int | None:
 
 def check_methods(field: str, value: object, *methods: str) -> object:
     """Return ``value`` if it has every one of ``methods`` (a port given where one is needed)."""
+    if isinstance(value, type):  # the class itself has the methods, unbound
+        raise InvalidInput(field, f"must be an instance, not the class {value.__name__}")
     missing = [m for m in methods if not callable(getattr(value, m, None))]
     if missing:
         raise InvalidInput(field, f"{type(value).__name__} has no {', '.join(missing)}()")
