@@ -231,7 +231,8 @@ def or_monitoring(value: Actor | None) -> Actor:
 
 
 def read(store: Store, query: Callable[[StoreTransaction], T], *, max_conflict_retries: int) -> T:
-    """Run a read-only ``query`` in one transaction, again after a conflict."""
+    """Run ``query`` in one transaction, from scratch again after a conflict (at most
+    ``max_conflict_retries`` more times); :func:`run` runs every command through it."""
     attempt = 0
     while True:
         try:
@@ -260,15 +261,11 @@ def run(
 
     ``now`` is read once per attempt, inside the transaction.
     """
-    attempt = 0
-    while True:
-        try:
-            with store.transaction() as tx:
-                ctx = Context(tx, read_now(clock), config)
-                result = command.execute(ctx)
-                ctx.flush()
-                return result
-        except ConcurrencyConflict:
-            attempt += 1
-            if attempt > max_conflict_retries:
-                raise
+
+    def attempt(tx: StoreTransaction) -> T:
+        ctx = Context(tx, read_now(clock), config)
+        result = command.execute(ctx)
+        ctx.flush()
+        return result
+
+    return read(store, attempt, max_conflict_retries=max_conflict_retries)
