@@ -234,3 +234,20 @@ def test_shifted_back_is_shifted_by_the_opposite(when: datetime, delta: timedelt
     except OverflowError:
         expected = EARLIEST if delta > timedelta(0) else LATEST
     assert moved == expected
+
+
+def test_the_relay_refuses_a_naive_clock_with_invalid_input() -> None:
+    """A clock answering a naive datetime makes ``deliver`` raise ``InvalidInput('now')`` on
+    every store, not a raw ``TypeError`` (found by the public-API fuzz test)."""
+    from incident_lifecycle import InvalidInput, RecordingNotifier
+    from incident_lifecycle.delivery import Relay, RetryPolicy
+
+    class NaiveClock:
+        def now(self) -> datetime:
+            return datetime(2026, 5, 2, 14, 0)
+
+    for make in STORES.values():
+        relay = Relay(make(), RecordingNotifier(), NaiveClock(), RetryPolicy())
+        with pytest.raises(InvalidInput) as caught:
+            relay.deliver()
+        assert caught.value.field == "now"

@@ -14,12 +14,12 @@ import logging
 import random
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
 from .domain.actors import Actor, Role
-from .domain.checks import check_int, check_non_negative, shifted
+from .domain.checks import check_aware, check_int, check_non_negative, shifted
 from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
 from .notifications import DeliveryResult, DeliveryStatus, one_line
@@ -126,6 +126,10 @@ class Relay:
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         self.name = f"relay-{uuid.uuid4().hex[:12]}"
 
+    def _now(self) -> datetime:
+        """The clock's time, aware and in UTC (``InvalidInput`` naming ``now`` otherwise)."""
+        return check_aware("now", self.clock.now()).astimezone(UTC)
+
     def deliver(self, batch_size: int = 100, max_batches: int | None = None) -> DeliveryReport:
         """Send due notifications in batches until none is due (or ``max_batches``)."""
         check_int("batch_size", batch_size, minimum=1)
@@ -134,7 +138,7 @@ class Relay:
         totals = {"batches": 0, "attempted": 0, "delivered": 0, "retried": 0, "dead": 0}
         errors: list[str] = []
         while max_batches is None or totals["batches"] < max_batches:
-            now = self.clock.now()
+            now = self._now()
             with self.store.transaction() as tx:
                 lease_until = shifted(now, self.policy.lease)
                 claimed = tx.claim_due(now, batch_size, lease_until, self.name)
@@ -146,7 +150,7 @@ class Relay:
             if error:
                 errors.append(error)
                 LOG.warning("delivery batch failed, will retry: %s", error)
-            counts = self._record(claimed, results, self.clock.now())
+            counts = self._record(claimed, results, self._now())
             for name, count in counts.items():
                 totals[name] += count
         with self.store.transaction() as tx:
