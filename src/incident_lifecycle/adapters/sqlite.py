@@ -32,17 +32,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..codec import decode, encode
+from ..codec import encode
 from ..domain.alerts import Alert
 from ..domain.checks import check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
-    DecodeError,
     IncidentLifecycleError,
     NotFound,
     StoreError,
@@ -51,15 +50,31 @@ from ..domain.events import DomainEvent
 from ..domain.incidents import ACTIVE_STATUSES, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import ending
-from ..notifications import FanOut, Notification, RecipientKind, Topic
-from ..ports import OutboxEntry, OutboxState, OutboxStats
+from ..notifications import FanOut, Notification, RecipientKind
+from ..ports import OutboxEntry, OutboxStats
+from .sql import (
+    ALERT_COLUMNS,
+    ENTRY_COLUMNS,
+    INT64_MAX,
+    REPORT_COLUMNS,
+    alert_from_row,
+    alert_row,
+    decode_document,
+    decode_incident,
+    dump_json,
+    entry_from_row,
+    incident_row,
+    instant,
+    load_json,
+    message_row,
+    micros,
+    report_from_row,
+    report_row,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 4
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_FURTHEST = timedelta(hours=23, minutes=59)  # the widest offset a timezone takes
 # The domain's rules in SQL (``domain.incidents``): ``regions_compatible`` as a
 # filter, ``incident_order`` as an ORDER BY. The store contract checks the
 # results against the domain functions themselves.
@@ -68,7 +83,6 @@ _INCIDENT_ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
 _PRODUCT_REGION, _INCIDENT_REGION = _REGION_MATCHES.format("p"), _REGION_MATCHES.format("i")
 _PRODUCT_ORDER = _INCIDENT_ORDER.format("p", "incident_id")
 _ORDER = _INCIDENT_ORDER.format("i", "id")
-_INT64_MAX = 2**63 - 1  # SQLite's integers are 64-bit
 _CHUNK = 500  # host parameters per IN (...) query
 _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
@@ -234,65 +248,10 @@ CREATE INDEX IF NOT EXISTS outbox_pending_by_recipient
 """
 
 
-def _us(value: datetime) -> int:
-    """Microseconds since the epoch (UTC): sortable, exact."""
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _dt(value: object, field: str) -> datetime:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DecodeError(f"{field}: expected an integer time, got {type(value).__name__}")
-    try:
-        return _EPOCH + timedelta(microseconds=value)
-    except OverflowError:
-        return _beyond_utc(value, field)
-
-
-def _beyond_utc(value: int, field: str) -> datetime:
-    """An instant up to a day outside UTC's years 1-9999, which Python holds only in an
-    offset (``0001-01-01T00:00+05:00`` is still year 0 in UTC): kept at the offset
-    furthest from UTC, to the microsecond. Anything further is not a time we wrote."""
-    offset = _FURTHEST if value < 0 else -_FURTHEST
-    try:
-        local = _NAIVE_EPOCH + (timedelta(microseconds=value) + offset)
-    except OverflowError:
-        raise DecodeError(f"{field}: {value} is outside the years 1 to 9999") from None
-    return local.replace(tzinfo=timezone(offset))
-
-
-def _opt_dt(value: object, field: str) -> datetime | None:
-    return None if value is None else _dt(value, field)
-
-
-def _json(document: object) -> str:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def _load(text: object, field: str) -> Any:
-    if isinstance(text, bytes):
-        raise DecodeError(f"{field}: binary data where a JSON document was expected")
-    if not isinstance(text, str):
-        raise DecodeError(f"{field}: expected a JSON document, got {type(text).__name__}")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise DecodeError(f"{field}: invalid JSON ({error})") from None
-
-
-def _decode_as(cls: type[Any], text: object, field: str) -> Any:
-    return decode(_load(text, field), cls)
-
-
-def _decode_incident(text: object) -> ServiceIncident:
-    incident: ServiceIncident = _decode_as(ServiceIncident, text, "incidents.data")
-    return incident
-
-
 def _sql_limit(limit: object) -> int:
     """A checked ``limit`` as SQLite's ``LIMIT`` takes it: -1 for all, at most 2**63 - 1."""
     wanted = check_limit("limit", limit)
-    return -1 if wanted is None else min(wanted, _INT64_MAX)
+    return -1 if wanted is None else min(wanted, INT64_MAX)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -332,7 +291,7 @@ class SQLiteStore:
         self._shared_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._registry_lock = threading.Lock()
-        self._decode_incident = functools.lru_cache(maxsize=_DECODED_INCIDENTS)(_decode_incident)
+        self._decode_incident = functools.lru_cache(maxsize=_DECODED_INCIDENTS)(decode_incident)
         if not self._memory and not create and not Path(self.path).exists():
             raise StoreError(f"no database at {self.path}")
         try:
@@ -418,14 +377,14 @@ class SQLiteStore:
             .execute("SELECT value FROM meta WHERE key = ?", (f"setting:{name}",))
             .fetchone()
         )
-        return None if row is None else _load(row[0], f"setting {name}")
+        return None if row is None else load_json(row[0], f"setting {name}")
 
     def set_setting(self, name: str, value: Any) -> None:
         """Keep a JSON-serialisable setting in the database (e.g. the ownership map)."""
         with self.transaction() as tx:
             tx._q(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                (f"setting:{name}", _json(value)),
+                (f"setting:{name}", dump_json(value)),
             )
 
     @property
@@ -523,42 +482,8 @@ class _Transaction:
         return f"{prefix}-{row[0]}"
 
     # -- alerts -----------------------------------------------------------
-    _ALERT_COLUMNS = (
-        "id, fingerprint, product, kind, summary, region, labels, status, count, "
-        "first_seen, last_seen, incident_id, active, version, "
-        "started_at, severity_hint, description, links, dedup_key, source_group"
-    )
-
-    @staticmethod
-    def _alert(row: Sequence[Any]) -> Alert:
-        try:
-            labels = _load(row[6], "alerts.labels")
-            return Alert(
-                id=row[0],
-                fingerprint=row[1],
-                product=row[2],
-                kind=row[3],
-                summary=row[4],
-                region=row[5],
-                labels=labels,
-                status=row[7],
-                count=row[8],
-                first_seen_at=_dt(row[9], "alerts.first_seen"),
-                last_seen_at=_dt(row[10], "alerts.last_seen"),
-                incident_id=row[11],
-                active=bool(row[12]) if row[12] in (0, 1) else row[12],
-                version=row[13],
-                started_at=_opt_dt(row[14], "alerts.started_at"),
-                severity_hint=row[15],
-                description=row[16],
-                links=_load(row[17], "alerts.links"),
-                dedup_key=row[18],
-                source_group=row[19],
-            )
-        except DecodeError:
-            raise
-        except (IncidentLifecycleError, TypeError, ValueError) as error:
-            raise DecodeError(f"alert {row[0]!r}: {error}") from error
+    _ALERT_COLUMNS = ALERT_COLUMNS
+    _alert = staticmethod(alert_from_row)
 
     def alert(self, alert_id: str) -> Alert:
         row = self._q(f"SELECT {self._ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
@@ -588,32 +513,8 @@ class _Transaction:
 
     def add_alerts(self, alerts: Sequence[Alert]) -> None:
         self._many(
-            f"INSERT INTO alerts ({self._ALERT_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    a.id,
-                    a.fingerprint,
-                    a.product,
-                    a.kind.value,
-                    a.summary,
-                    a.region,
-                    _json(dict(a.labels)),
-                    a.status.value,
-                    a.count,
-                    _us(a.first_seen_at),
-                    _us(a.last_seen_at),
-                    a.incident_id,
-                    int(a.active),
-                    None if a.started_at is None else _us(a.started_at),
-                    a.severity_hint,
-                    a.description,
-                    _json(dict(a.links)),
-                    a.dedup_key,
-                    a.source_group,
-                )
-                for a in alerts
-            ],
+            f"INSERT INTO alerts ({self._ALERT_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+            [alert_row(a) for a in alerts],
         )
 
     def save_alerts(self, alerts: Sequence[Alert]) -> None:
@@ -655,7 +556,7 @@ class _Transaction:
         def stamp(when: datetime) -> int:
             found = stamps.get(when)
             if found is None:
-                found = stamps[when] = _us(when)
+                found = stamps[when] = micros(when)
             return found
 
         starts = started or {}
@@ -733,24 +634,12 @@ class _Transaction:
         )
         self._index_products(incident)
 
-    @staticmethod
-    def _incident_row(incident: ServiceIncident, version: int) -> tuple[Any, ...]:
-        document = encode(incident)
-        document["version"] = version
-        return (
-            incident.id,
-            incident.status.value,
-            incident.group_key,
-            _us(incident.detected_at),
-            int(incident.status in ACTIVE_STATUSES),
-            _json(document),
-            version,
-        )
+    _incident_row = staticmethod(incident_row)
 
     def _index_products(self, incident: ServiceIncident) -> None:
         self._q("DELETE FROM incident_products WHERE incident_id = ?", (incident.id,))
         if incident.status in ACTIVE_STATUSES:
-            detected = _us(incident.detected_at)
+            detected = micros(incident.detected_at)
             self._many(
                 "INSERT INTO incident_products (product, incident_id, region, detected_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -812,8 +701,8 @@ class _Transaction:
     def incidents_detected_between(
         self, since: datetime | None, until: datetime | None
     ) -> Sequence[ServiceIncident]:
-        low = _us(since) if since is not None else -(2**62)
-        high = _us(until) if until is not None else 2**62
+        low = micros(since) if since is not None else -(2**62)
+        high = micros(until) if until is not None else 2**62
         rows = self._q(
             "SELECT data, version FROM incidents i WHERE detected_at >= ? AND detected_at < ?"
             + _ORDER,
@@ -822,33 +711,8 @@ class _Transaction:
         return [self._incident(row) for row in rows]
 
     # -- reports and links ------------------------------------------------
-    _REPORT_COLUMNS = (
-        "ticket_id, account_id, product, symptom, summary, reported_at, region, channel, "
-        "locale, status, incident_id, ended_at, version"
-    )
-
-    @staticmethod
-    def _report(row: Sequence[Any]) -> CustomerReport:
-        try:
-            return CustomerReport(
-                ticket_id=row[0],
-                account_id=row[1],
-                product=row[2],
-                symptom=row[3],
-                summary=row[4],
-                reported_at=_dt(row[5], "reports.reported_at"),
-                region=row[6],
-                channel=row[7],
-                locale=row[8],
-                status=row[9],
-                incident_id=row[10],
-                ended_at=_opt_dt(row[11], "reports.ended_at"),
-                version=row[12],
-            )
-        except DecodeError:
-            raise
-        except (IncidentLifecycleError, TypeError, ValueError) as error:
-            raise DecodeError(f"report {row[0]!r}: {error}") from error
+    _REPORT_COLUMNS = REPORT_COLUMNS
+    _report = staticmethod(report_from_row)
 
     def report(self, ticket_id: str) -> CustomerReport | None:
         row = self._q(
@@ -863,22 +727,7 @@ class _Transaction:
             self._report_row(report),
         )
 
-    @staticmethod
-    def _report_row(r: CustomerReport) -> tuple[Any, ...]:
-        return (
-            r.ticket_id,
-            r.account_id,
-            r.product,
-            r.symptom.value,
-            r.summary,
-            _us(r.reported_at),
-            r.region,
-            r.channel.value,
-            r.locale,
-            r.status.value,
-            r.incident_id,
-            None if r.ended_at is None else _us(r.ended_at),
-        )
+    _report_row = staticmethod(report_row)
 
     def save_reports(self, reports: Sequence[CustomerReport]) -> None:
         with self._all_or_none() if len(reports) > 1 else contextlib.nullcontext():
@@ -908,7 +757,7 @@ class _Transaction:
         rows = self._q(
             f"SELECT {self._REPORT_COLUMNS} FROM reports WHERE product = ? AND reported_at >= ? "
             "ORDER BY reported_at, rowid",
-            (product, _us(since)),
+            (product, micros(since)),
         )
         return [self._report(row) for row in rows]
 
@@ -974,7 +823,7 @@ class _Transaction:
             "UPDATE reports SET status = ?, version = version + 1, "
             "ended_at = CASE WHEN ? THEN ? ELSE ended_at END "
             "WHERE status = ? AND ticket_id IN (SELECT ticket_id FROM links WHERE incident_id = ?)",
-            (target.value, int(ends), _us(now), source.value, incident_id),
+            (target.value, int(ends), micros(now), source.value, incident_id),
         )
         return changed
 
@@ -991,47 +840,39 @@ class _Transaction:
     def add_update(self, update: StatusUpdate) -> None:
         self._q(
             "INSERT INTO updates (id, incident_id, data) VALUES (?, ?, ?)",
-            (update.id, update.incident_id, _json(encode(update))),
+            (update.id, update.incident_id, dump_json(encode(update))),
         )
 
     def updates(self, incident_id: str) -> Sequence[StatusUpdate]:
         rows = self._q(
             "SELECT data FROM updates WHERE incident_id = ? ORDER BY seq", (incident_id,)
         )
-        return [_decode_as(StatusUpdate, row[0], "updates.data") for row in rows]
+        return [decode_document(StatusUpdate, row[0], "updates.data") for row in rows]
 
     def append(self, events: Sequence[DomainEvent]) -> None:
         self._many(
             "INSERT INTO timeline (incident_id, name, data) VALUES (?, ?, ?)",
-            [(e.incident_id, e.name, _json(encode(e))) for e in events],
+            [(e.incident_id, e.name, dump_json(encode(e))) for e in events],
         )
 
     def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
         rows = self._q(
             "SELECT data FROM timeline WHERE incident_id IS ? ORDER BY seq", (incident_id,)
         )
-        return [_decode_as(DomainEvent, row[0], "timeline.data") for row in rows]
+        return [decode_document(DomainEvent, row[0], "timeline.data") for row in rows]
 
     # -- outbox -----------------------------------------------------------
     def _message(self, n: Notification | FanOut, kind: RecipientKind) -> int:
         row = self._q(
             "INSERT INTO messages (recipient_kind, topic, incident_id, subject, body, created_at, "
             "locale) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                kind.value,
-                n.topic.value,
-                n.incident_id,
-                n.subject,
-                n.body,
-                n.created_at.isoformat(),
-                n.locale,
-            ),
+            message_row(n, kind),
         ).fetchone()
         return int(row[0])
 
     def _insert_outbox(self, rows: list[tuple[str, str, int]], now: datetime) -> int:
         before = self._c.total_changes
-        at = _us(now)
+        at = micros(now)
         self._many(
             "INSERT OR IGNORE INTO outbox (key, recipient, message_id, state, attempts, next_at, "
             "error, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, '', ?)",
@@ -1074,41 +915,8 @@ class _Transaction:
         prefix = fanout.key_prefix + "/"
         return self._insert_outbox([(prefix + r, r, message) for r in fanout.recipients], now)
 
-    _ENTRY = (
-        "o.seq, o.key, o.recipient, o.state, o.attempts, o.next_at, o.claim, o.error, "
-        "o.updated_at, m.recipient_kind, m.topic, m.incident_id, m.subject, m.body, "
-        "m.created_at, m.locale"
-    )
-
-    @staticmethod
-    def _entry(row: Sequence[Any]) -> OutboxEntry:
-        try:
-            created = datetime.fromisoformat(row[14])
-            notification = Notification.restore(
-                key=row[1],
-                recipient=row[2],
-                recipient_kind=RecipientKind(row[9]),
-                topic=Topic(row[10]),
-                incident_id=row[11],
-                subject=row[12],
-                body=row[13],
-                created_at=created,
-                locale=row[15],
-            )
-            return OutboxEntry(
-                notification=notification,
-                seq=row[0],
-                state=OutboxState(row[3]),
-                attempts=row[4],
-                next_attempt_at=_dt(row[5], "outbox.next_at"),
-                claim=row[6],
-                last_error=row[7],
-                updated_at=_dt(row[8], "outbox.updated_at"),
-            )
-        except DecodeError:
-            raise
-        except (TypeError, ValueError) as error:
-            raise DecodeError(f"outbox {row[1]!r}: {error}") from error
+    _ENTRY = ENTRY_COLUMNS
+    _entry = staticmethod(entry_from_row)
 
     def claim_due(
         self, now: datetime, limit: int | None, lease_until: datetime, claim: str
@@ -1119,7 +927,7 @@ class _Transaction:
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
             "AND p.recipient = o.recipient AND p.seq < o.seq) "
             "ORDER BY o.next_at, o.seq LIMIT ?",
-            (_us(now), wanted),
+            (micros(now), wanted),
         ).fetchall()
         if not rows:
             return []
@@ -1127,7 +935,7 @@ class _Transaction:
         self._many(
             "UPDATE outbox SET attempts = attempts + 1, claim = ?, next_at = ?, updated_at = ? "
             "WHERE seq = ?",
-            [(claim, _us(lease_until), _us(now), seq) for seq in seqs],
+            [(claim, micros(lease_until), micros(now), seq) for seq in seqs],
         )
         marks = ",".join("?" * len(seqs))
         claimed = self._q(
@@ -1143,14 +951,14 @@ class _Transaction:
         self._many(
             "UPDATE outbox SET state = 'delivered', claim = NULL, error = '', updated_at = ? "
             "WHERE key = ? AND state = 'pending'",
-            [(_us(now), key) for key in keys],
+            [(micros(now), key) for key in keys],
         )
 
     def schedule_retry(self, key: str, not_before: datetime, error: str, now: datetime) -> None:
         self._q(
             "UPDATE outbox SET claim = NULL, next_at = ?, error = ?, updated_at = ? "
             "WHERE key = ? AND state = 'pending'",
-            (_us(not_before), error, _us(now), key),
+            (micros(not_before), error, micros(now), key),
         )
 
     def mark_dead(self, key: str, error: str, now: datetime) -> None:
@@ -1158,7 +966,7 @@ class _Transaction:
             "UPDATE outbox SET state = 'dead', claim = NULL, error = ?, updated_at = ?, "
             "dead_seq = (SELECT coalesce(max(dead_seq), 0) + 1 FROM outbox "
             "WHERE state = 'dead') WHERE key = ? AND state = 'pending'",
-            (error, _us(now), key),
+            (error, micros(now), key),
         )
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
@@ -1182,7 +990,7 @@ class _Transaction:
         self._many(
             "UPDATE outbox SET state = 'pending', attempts = 0, claim = NULL, next_at = ?, "
             "updated_at = ? WHERE key = ? AND state = 'dead'",
-            [(_us(now), _us(now), key) for key in keys],
+            [(micros(now), micros(now), key) for key in keys],
         )
         return self._c.total_changes - before
 
@@ -1200,4 +1008,4 @@ class _Transaction:
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
             "AND p.recipient = o.recipient AND p.seq < o.seq)"
         ).fetchone()
-        return None if row is None or row[0] is None else _dt(row[0], "outbox.next_at")
+        return None if row is None or row[0] is None else instant(row[0], "outbox.next_at")
