@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import postgres_support
 import pytest
 
 from incident_lifecycle import Alert, ServiceIncident
@@ -42,6 +43,15 @@ class TestSQLiteStoreContract(StoreContract):
         assert isinstance(store, SQLiteStore)
         store.close()
         shutil.rmtree(Path(store.path).parent, ignore_errors=True)
+
+
+class TestPostgresStoreContract(StoreContract):
+    """``PostgresStore`` on the test server keeps every promise of the store port."""
+
+    max_examples = 50  # a round trip per statement: a quarter of the ci profile
+
+    def make_store(self) -> Store:
+        return postgres_support.postgres_store()  # type: ignore[no-any-return]
 
 
 # -- the contract catches broken stores ----------------------------------------------------

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
         JsonLinesNotifier,
         RecordingNotifier,
     )
+    from .adapters.postgres import (
+        PostgresStore,
+    )
     from .adapters.sqlite import (
         SQLiteStore,
     )
@@ -176,6 +179,7 @@ _LAZY = {
     "OutboxEntry": "ports",
     "OutboxState": "ports",
     "OutboxStats": "ports",
+    "PostgresStore": "adapters.postgres",
     "RecipientKind": "notifications",
     "RecordingNotifier": "adapters.notifiers",
     "Relay": "delivery",
@@ -268,6 +272,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxState",
     "OutboxStats",
+    "PostgresStore",
     "REPORT_LIFECYCLE",
     "RecipientKind",
     "RecordingNotifier",
