@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import postgres_support
 import pytest
 
 from incident_lifecycle import (
@@ -106,6 +107,7 @@ StoreFactory = Callable[[Path], Store]
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": lambda _scratch: InMemoryStore(),
     "sqlite": lambda scratch: SQLiteStore(scratch / "desk.db"),
+    "postgres": lambda _scratch: postgres_support.postgres_store(),
 }
 """Every store the desk tests run on, by name (the ``store`` fixture's params)."""
 

@@ -24,7 +24,7 @@ import threading
 import uuid
 from typing import Any
 
-from conftest import require_interop
+from conftest import REQUIRE_INTEROP, require_interop
 
 ENV = "INCIDENT_LIFECYCLE_TEST_POSTGRES"
 DEFAULT_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -137,3 +137,14 @@ def postgres_store() -> Any:
             return _free.pop()
     schema = f"r{os.getpid()}_{next(_names)}_{uuid.uuid4().hex[:6]}"
     return _Recycled()(dsn, schema=schema, pool_size=4)
+
+
+def optional_store() -> Any:
+    """:func:`postgres_store`, or ``None`` when no server answers (a test that runs on
+    every store it can); fails instead under ``INCIDENT_LIFECYCLE_REQUIRE_INTEROP=1``."""
+    dsn, why = _session_database()
+    if dsn is None:
+        if os.environ.get(REQUIRE_INTEROP, "") == "1":
+            require_interop(None, why)
+        return None
+    return postgres_store()
