@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import postgres_support
 import pytest
 
+import postgres_support
 from incident_lifecycle import (
     Actor,
     AlertSignal,

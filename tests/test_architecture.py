@@ -181,12 +181,16 @@ def test_no_module_imports_a_private_name_of_another(path: Path) -> None:
 
 
 MAX_LINES = 600
-LARGE = {"incident_lifecycle.adapters.memory", "incident_lifecycle.adapters.sqlite"}
+LARGE = {
+    "incident_lifecycle.adapters.memory",
+    "incident_lifecycle.adapters.sqlite",
+    "incident_lifecycle.adapters.postgres",
+}
 
 
 @pytest.mark.parametrize("path", sorted(MODULES.values()), ids=lambda p: _module_name(p))
 def test_modules_stay_small(path: Path) -> None:
-    """No module is over 600 lines (the two stores excepted); the desk is under 400."""
+    """No module is over 600 lines (the three stores excepted); the desk is under 400."""
     lines = len(path.read_text(encoding="utf-8").splitlines())
     name = _module_name(path)
     limit = 400 if name == "incident_lifecycle.desk" else MAX_LINES

@@ -2,7 +2,8 @@
 
 One desk over an ``InMemoryStore``, one over a ``SQLiteStore`` (a temporary file) and,
 when the test server answers, one over a ``PostgresStore`` (``postgres_support``; without
-a server only the first two run, and ``INCIDENT_LIFECYCLE_REQUIRE_INTEROP=1`` fails) share the ownership map, one ``FakeClock`` and the delivery seed; every command the
+a server only the first two run, and ``INCIDENT_LIFECYCLE_REQUIRE_INTEROP=1`` fails)
+share the ownership map, one ``FakeClock`` and the delivery seed; every command the
 machine draws (``strategies.commands``, about the incidents and alerts seen so far,
 tickets, products and fingerprints from small pools) runs on both. After every step:
 
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import postgres_support
 import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -49,6 +49,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+import postgres_support
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.adapters.sqlite import SQLiteStore
 from incident_lifecycle.commands import (
@@ -668,7 +669,8 @@ class TestFound:
     ) -> None:
         """Detach, move back, detach again: a result or a refusal, never a ConcurrencyConflict."""
         on_both(pair, ReceiveAlert(signal=signal("fp-1", "chat", None, START), by=MANAGER))
-        assert on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER)) == ["INC-2"] * len(pair.desks)
+        detached = on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER))
+        assert detached == ["INC-2"] * len(pair.desks)
         back = DetachAlert(alert_id="ALR-1", by=MANAGER, into="INC-1")
         assert on_both(pair, back) == ["INC-1"] * len(pair.desks)
         again = on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER))
@@ -705,7 +707,8 @@ class TestFound:
             signal("fp-1", "chat", None, START), links={"b": "http://b/", "a": "http://a/"}
         )
         on_both(pair, ReceiveAlert(signal=linked, by=MANAGER))
-        assert on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER)) == ["INC-2"] * len(pair.desks)
+        detached = on_both(pair, DetachAlert(alert_id="ALR-1", by=MANAGER))
+        assert detached == ["INC-2"] * len(pair.desks)
         for desk in pair.desks.values():
             desk.deliver()
         sent = [[n.body for n in recorder.sent] for recorder in pair.recorders.values()]

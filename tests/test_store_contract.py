@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import postgres_support
 import pytest
 
+import postgres_support
 from incident_lifecycle import Alert, ServiceIncident
 from incident_lifecycle.adapters import InMemoryStore
 from incident_lifecycle.adapters.sqlite import SQLiteStore

@@ -143,10 +143,9 @@ class IncidentDesk:
     def clear_alert(self, fingerprint: str, by: Actor | None = None) -> ClearReceipt:
         """Monitoring reports that the condition behind ``fingerprint`` cleared.
 
-        An alert of a potential incident becomes recovered, and a potential
-        incident whose alerts have all recovered is dismissed. On an open
-        incident the recovery is only noted on the timeline: people resolve
-        incidents. With no active alert it is a no-op (reported, not an error).
+        An alert of a potential incident becomes recovered, and a potential incident whose
+        alerts have all recovered is dismissed. On an open incident the recovery is only noted
+        on the timeline: people resolve incidents. No active alert: a no-op (reported).
         """
         return self.handle(c.ClearAlert(fingerprint=fingerprint, by=by))
 
@@ -180,9 +179,8 @@ class IncidentDesk:
         )
 
     def dismiss_incident(self, incident_id: str, by: Actor, reason: str) -> ServiceIncident:
-        """The potential incident is not real: it and its alerts are dismissed.
-
-        Repeats of the dismissed alerts' fingerprints then open new alerts."""
+        """The potential incident is not real: it and its alerts are dismissed (repeats
+        of the dismissed alerts' fingerprints then open new alerts)."""
         return self.handle(c.DismissIncident(incident_id=incident_id, by=by, reason=reason))
 
     def declare_incident(
@@ -395,3 +393,7 @@ class IncidentDesk:
     ) -> int:
         """Put dead letters (all, or those of ``keys``) back in the outbox, same keys."""
         return self.handle(c.RedriveDeadLetters(keys=keys, by=by))
+
+    def prune_delivered(self, older_than: timedelta) -> int:
+        """Forget notifications delivered over ``older_than`` ago (``PruneDelivered``)."""
+        return self.handle(c.PruneDelivered(older_than=older_than))

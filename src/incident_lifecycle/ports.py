@@ -11,7 +11,7 @@ import enum
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -27,6 +27,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxState",
     "OutboxStats",
+    "SettingsStore",
     "Store",
     "StoreTransaction",
     "SystemClock",
@@ -350,6 +351,15 @@ class StoreTransaction(Protocol):
         """Put dead entries back to pending (same keys, attempts reset); return count."""
         ...
 
+    def prune_delivered(self, before: datetime) -> int:
+        """Delete the entries delivered before ``before`` (by their ``updated_at``, the time
+        they were delivered); return how many. Pending and dead entries, incidents and
+        timelines are never pruned. A pruned key is forgotten: enqueued again, it is a
+        new entry, so callers keep entries at least as long as a key may be re-enqueued
+        (``IncidentDesk.prune_delivered`` keeps the retry horizon at least).
+        """
+        ...
+
     def outbox_stats(self) -> OutboxStats:
         """Counts of pending, delivered and dead entries."""
         ...
@@ -369,4 +379,24 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:
         """Begin a unit of work."""
+        ...
+
+
+@runtime_checkable
+class SettingsStore(Protocol):
+    """A store that also keeps an application's settings (the command line keeps the
+    ownership map this way), beside the records.
+
+    Contract: a setting is any JSON-serialisable value under a name; ``get_setting``
+    returns an equal value (a copy), or ``None`` when the name was never set;
+    ``set_setting`` replaces the value, in a transaction of its own. Every shipped
+    store implements it.
+    """
+
+    def get_setting(self, name: str) -> Any:
+        """The setting ``name`` (``None`` if unset)."""
+        ...
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """Keep ``value`` (JSON-serialisable) as the setting ``name``."""
         ...

@@ -15,7 +15,13 @@ from .sqlite import SQLiteStore
 if TYPE_CHECKING:
     from .postgres import PostgresStore
 
-__all__ = ["InMemoryStore", "JsonLinesNotifier", "PostgresStore", "RecordingNotifier", "SQLiteStore"]
+__all__ = [
+    "InMemoryStore",
+    "JsonLinesNotifier",
+    "PostgresStore",
+    "RecordingNotifier",
+    "SQLiteStore",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import json
 import sys
 import threading
 from collections import deque
@@ -91,6 +92,19 @@ class InMemoryStore:
         self._tables = _Tables()
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._settings: dict[str, str] = {}
+
+    def get_setting(self, name: str) -> Any:
+        """A JSON setting kept beside the records (``None`` if unset); a fresh copy."""
+        with self._lock:
+            text = self._settings.get(name)
+        return None if text is None else json.loads(text)
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """Keep a JSON-serialisable setting (as JSON, so it is copied like a database's)."""
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self._settings[name] = text
 
     @contextmanager
     def transaction(self) -> Iterator[_Transaction]:
@@ -788,6 +802,28 @@ class _Transaction:
                 self._push_head(entry.recipient)
             count += 1
         return count
+
+    def prune_delivered(self, before: datetime) -> int:
+        self._check()
+        t = self._t
+        gone = [
+            (key, entry)
+            for key, entry in t.entries.items()
+            if entry.state is OutboxState.DELIVERED and entry.updated_at < before
+        ]
+        if not gone:
+            return 0
+        # Stale due and lease items of a pruned key are skipped like any stale item.
+        for key, _ in gone:
+            del t.entries[key]
+        t.delivered -= len(gone)
+
+        def undo() -> None:
+            t.entries.update(gone)
+            t.delivered += len(gone)
+
+        self._undo.append(undo)
+        return len(gone)
 
     def outbox_stats(self) -> OutboxStats:
         self._check()

@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["EXTRA_MISSING", "SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["EXTRA_MISSING", "SCHEMA_VERSION", "PostgresStore", "PostgresWaker"]
 
 EXTRA_MISSING = (
     "PostgresStore needs psycopg 3 and psycopg_pool, from the 'postgres' extra: "
@@ -109,7 +109,7 @@ _ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
 # Migration n brings a schema at n - 1 to n; migration 1 creates it. Append, never edit.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
-        "CREATE TABLE counters (prefix text COLLATE \"C\" PRIMARY KEY, value bigint NOT NULL)",
+        'CREATE TABLE counters (prefix text COLLATE "C" PRIMARY KEY, value bigint NOT NULL)',
         """CREATE TABLE alerts (
             seq bigint GENERATED ALWAYS AS IDENTITY,
             id text COLLATE "C" PRIMARY KEY,
@@ -216,6 +216,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "WHERE state = 'pending'",
         "CREATE INDEX outbox_dead_order ON outbox (dead_seq) WHERE state = 'dead'",
         "CREATE INDEX outbox_by_message ON outbox (message_id)",
+        "CREATE INDEX outbox_delivered ON outbox (updated_at) WHERE state = 'delivered'",
         # One notification per enqueuing statement, delivered at commit (and merged
         # with the transaction's others by the server): wakes relays that LISTEN.
         """CREATE FUNCTION outbox_enqueued() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -315,22 +316,32 @@ class PostgresStore:
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(
             "SELECT set_config('search_path', %s, false), "
-            "set_config('idle_in_transaction_session_timeout', %s, false)",
-            (f'"{self.schema}"', str(int(self.idle_in_transaction_timeout * 1000))),
+            "set_config('idle_in_transaction_session_timeout', %s, false), "
+            "set_config('lock_timeout', %s, false)",
+            (
+                f'"{self.schema}"',
+                str(int(self.idle_in_transaction_timeout * 1000)),
+                str(int(self.timeout * 1000)),
+            ),
         )
 
     def connect(self) -> psycopg.Connection[Any]:
         """A new connection of its own (autocommit, this store's schema first on the
         search path), outside the pool: for ``LISTEN`` and for tools. Close it after use."""
-        psycopg, _ = _driver()
+        driver, _ = _driver()
         try:
-            conn = psycopg.Connection.connect(
+            conn: psycopg.Connection[Any] = driver.Connection.connect(
                 self.dsn, autocommit=True, connect_timeout=max(1, int(self.timeout))
             )
             self._configure(conn)
-        except psycopg.Error as error:
+        except driver.Error as error:
             raise _translate(error) from error
         return conn
+
+    def waker(self) -> PostgresWaker:
+        """A :class:`PostgresWaker` on a connection of its own, listening on :attr:`channel`
+        (``RelayWorker`` uses it to sleep until something is enqueued)."""
+        return PostgresWaker(self)
 
     def _pool_here(self) -> psycopg_pool.ConnectionPool[Any]:
         """The pool of this process (a forked child opens its own)."""
@@ -432,7 +443,7 @@ class PostgresStore:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._configure(conn)
             conn.execute(
-                "CREATE TABLE meta (key text COLLATE \"C\" PRIMARY KEY, value text NOT NULL)"
+                'CREATE TABLE meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)'
             )
         for version in range((found or 0) + 1, SCHEMA_VERSION + 1):
             for step in _MIGRATIONS[version]:
@@ -519,6 +530,43 @@ class PostgresStore:
             raise _translate(error) from error
 
 
+class PostgresWaker:
+    """``LISTEN`` on a store's channel: :meth:`wait` returns early when an entry is enqueued.
+
+    The connection is opened on the first wait and again after it is lost (a
+    server restart): a wait that cannot listen raises :class:`StoreError`, and
+    an enqueue missed while the connection was down is found by the relay's
+    next round anyway (waits are bounded).
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; ``True`` if an enqueue was notified."""
+        driver, _ = _driver()
+        try:
+            if self._conn is None or self._conn.closed:
+                conn = self.store.connect()
+                conn.execute(f'LISTEN "{self.store.channel}"')
+                self._conn = conn
+            woken = False
+            for _ in self._conn.notifies(timeout=max(timeout, 0.0), stop_after=1):
+                woken = True
+            return woken
+        except driver.Error as error:
+            self.close()
+            raise _translate(error) from error
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
 class _Stale(Exception):
     """A batch met a stale version: its savepoint is rolled back, then the conflict named."""
 
@@ -538,7 +586,7 @@ class _Transaction:
             raise StoreError("this transaction has ended")
         psycopg, _ = _driver()
         try:
-            return self._c.execute(sql, params)  # type: ignore[arg-type]
+            return self._c.execute(sql, params)
         except psycopg.Error as error:
             raise _translate(error) from error
 
@@ -601,10 +649,28 @@ class _Transaction:
         if not alerts:
             return
         columns = list(zip(*(alert_row(a) for a in alerts), strict=True))
-        types = (
-            "text text text text text text jsonb text bigint bigint bigint text boolean bigint "
-            "bigint text text jsonb text text"
-        ).split()
+        types = [
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "text",
+            "jsonb",
+            "text",
+            "bigint",
+            "bigint",
+            "bigint",
+            "text",
+            "boolean",
+            "bigint",
+            "bigint",
+            "text",
+            "text",
+            "jsonb",
+            "text",
+            "text",
+        ]
         arrays = ", ".join(f"%s::{t}[]" for t in types)
         self._guarded(
             f"INSERT INTO alerts ({ALERT_COLUMNS}) SELECT * FROM unnest({arrays})",
@@ -866,9 +932,7 @@ class _Transaction:
         self._q("DELETE FROM links WHERE ticket_id = %s", (ticket_id,))
 
     def incident_of(self, ticket_id: str) -> str | None:
-        row = self._q(
-            "SELECT incident_id FROM links WHERE ticket_id = %s", (ticket_id,)
-        ).fetchone()
+        row = self._q("SELECT incident_id FROM links WHERE ticket_id = %s", (ticket_id,)).fetchone()
         return None if row is None else str(row[0])
 
     def linked_tickets(self, incident_id: str) -> Sequence[str]:
@@ -1104,6 +1168,20 @@ class _Transaction:
             "updated_at = %s WHERE key = ANY(%s) AND state = 'dead'",
             (micros(now), micros(now), list(keys)),
         ).rowcount
+
+    def prune_delivered(self, before: datetime) -> int:
+        rows = self._q(
+            "DELETE FROM outbox WHERE state = 'delivered' AND updated_at < %s RETURNING message_id",
+            (micros(before),),
+        ).fetchall()
+        if rows:
+            # Their messages go too, unless another entry still has them.
+            self._q(
+                "DELETE FROM messages m WHERE m.id = ANY(%s) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id)",
+                (sorted({row[0] for row in rows}),),
+            )
+        return len(rows)
 
     def outbox_stats(self) -> OutboxStats:
         counts = dict(self._q("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())

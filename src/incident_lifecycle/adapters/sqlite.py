@@ -74,7 +74,7 @@ from .sql import (
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The domain's rules in SQL (``domain.incidents``): ``regions_compatible`` as a
 # filter, ``incident_order`` as an ORDER BY. The store contract checks the
 # results against the domain functions themselves.
@@ -123,8 +123,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 # Run after the migrations: indexes on columns a migration may have just added.
+# (5: the indexes pruning needs: delivered entries by time, entries by message.)
 _LATE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS outbox_dead_order ON outbox (dead_seq) WHERE state = 'dead'",
+    "CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (updated_at) WHERE state = 'delivered'",
+    "CREATE INDEX IF NOT EXISTS outbox_by_message ON outbox (message_id)",
 )
 
 # The ordered tables (links, updates, timeline, messages, outbox) use plain
@@ -993,6 +996,25 @@ class _Transaction:
             [(micros(now), micros(now), key) for key in keys],
         )
         return self._c.total_changes - before
+
+    def prune_delivered(self, before: datetime) -> int:
+        # The messages of the pruned entries go too, unless another entry still has them.
+        self._q("CREATE TEMP TABLE IF NOT EXISTS pruned_messages (id INTEGER PRIMARY KEY)")
+        self._q("DELETE FROM temp.pruned_messages")
+        self._q(
+            "INSERT OR IGNORE INTO temp.pruned_messages SELECT message_id FROM outbox "
+            "WHERE state = 'delivered' AND updated_at < ?",
+            (micros(before),),
+        )
+        count = self._q(
+            "DELETE FROM outbox WHERE state = 'delivered' AND updated_at < ?", (micros(before),)
+        ).rowcount
+        self._q(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM temp.pruned_messages) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = messages.id)"
+        )
+        self._q("DELETE FROM temp.pruned_messages")
+        return count
 
     def outbox_stats(self) -> OutboxStats:
         counts = dict(self._q("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())

@@ -37,7 +37,7 @@ from .incidents import (
 )
 from .intake import AlertOutcome, AlertReceipt, IntakeReport
 from .messages import Messages
-from .outbox import Deliver, RedriveDeadLetters
+from .outbox import Deliver, PruneDelivered, RedriveDeadLetters
 from .ownership import Own
 from .reminders import SendUpdateReminders, UpdatesDue
 from .reports import (
@@ -79,6 +79,7 @@ __all__ = [
     "Operation",
     "Own",
     "PostUpdate",
+    "PruneDelivered",
     "ReceiveAlert",
     "ReceiveAlerts",
     "RedriveDeadLetters",

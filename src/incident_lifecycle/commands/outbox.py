@@ -1,20 +1,30 @@
-"""The outbox's commands: deliver what is due, put dead letters back."""
+"""The outbox's commands: deliver what is due, put dead letters back, prune the delivered."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import attrs
 
 from ..delivery import DeliveryReport
 from ..domain.actors import Action, Actor, check_permitted
-from ..domain.checks import KEY_MAX, check_identifier, check_int, instance
+from ..domain.checks import KEY_MAX, check_identifier, check_int, instance, shifted_back
 from ..domain.errors import InvalidInput
 from ..domain.events import DeadLettersRedriven
-from .base import MONITORING_ACTOR, Command, Context, Operation, Services, or_monitoring
+from .base import (
+    MONITORING_ACTOR,
+    Command,
+    Context,
+    Operation,
+    Services,
+    or_monitoring,
+    read,
+    read_now,
+)
 
-__all__ = ["Deliver", "RedriveDeadLetters"]
+__all__ = ["Deliver", "PruneDelivered", "RedriveDeadLetters"]
 
 
 def _to_keys(value: object) -> tuple[str, ...] | None:
@@ -84,3 +94,38 @@ class Deliver(Operation[DeliveryReport]):
     def apply(self, services: Services) -> DeliveryReport:
         """Run the relay until nothing is due (or ``max_batches`` batches were sent)."""
         return services.relay.deliver(batch_size=self.batch_size, max_batches=self.max_batches)
+
+
+def _duration(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, timedelta):
+        raise InvalidInput(attribute.name, f"must be a timedelta, not {type(value).__name__}")
+    if value < timedelta(0):
+        raise InvalidInput(attribute.name, "must not be negative")
+
+
+@attrs.frozen(kw_only=True)
+class PruneDelivered(Operation[int]):
+    """Forget notifications delivered more than ``older_than`` ago; return how many.
+
+    A pruned key can be enqueued again as a new notification, so ``older_than``
+    must be at least the retry policy's horizon (how long a notification may
+    stay in the outbox before it is delivered or dead-lettered): a command
+    retried within that time still finds its key and sends nothing twice.
+    Pending and dead-lettered notifications, incidents and timelines are kept.
+    """
+
+    op: ClassVar[str] = "prune"
+    action: ClassVar[Action | None] = None
+
+    older_than: timedelta = attrs.field(validator=_duration)
+
+    def apply(self, services: Services) -> int:
+        """Delete the delivered entries older than the cut-off, in one transaction."""
+        relay = services.relay
+        horizon = relay.policy.horizon
+        if self.older_than < horizon:
+            raise InvalidInput(
+                "older_than", f"must be at least the retry horizon ({horizon}) to keep keys"
+            )
+        before = shifted_back(read_now(relay.clock), self.older_than)
+        return read(relay.store, lambda tx: tx.prune_delivered(before), max_conflict_retries=5)

@@ -1,7 +1,8 @@
 """The command line: ``incident-lifecycle`` (also ``python -m incident_lifecycle``).
 
-Standard library ``argparse`` only. Every command works on a SQLite file
-(``--db``, default ``$INCIDENT_LIFECYCLE_DB`` or ``incidents.db``). User errors
+Standard library ``argparse`` only. Every command works on a store named by
+``--db``: a store URL (``sqlite:///path``, ``postgresql://...``) or a SQLite
+file path (default ``$INCIDENT_LIFECYCLE_DB`` or ``incidents.db``). User errors
 print one line on stderr, never a traceback. Exit codes:
 
 - 0: done
@@ -21,41 +22,31 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .adapters.notifiers import JsonLinesNotifier
-from .adapters.sqlite import SQLiteStore
-from .cadence import UpdateDue
-from .codec import encode
-from .desk import IncidentDesk
-from .domain.errors import IncidentLifecycleError, StoreError
-from .domain.events import DomainEvent
-from .domain.incidents import ServiceIncident
-from .metrics import DurationStats, Metrics
-from .notifications import one_line
-from .replay import ReplayError, apply_line, parse_line, schema_text
+from ..adapters.sqlite import SQLiteStore
+from ..cadence import UpdateDue
+from ..codec import encode
+from ..desk import IncidentDesk
+from ..domain.errors import IncidentLifecycleError, StoreError
+from ..domain.events import DomainEvent
+from ..domain.incidents import ServiceIncident
+from ..metrics import DurationStats, Metrics
+from ..notifications import one_line
+from ..ports import SettingsStore
+from ..replay import ReplayError, apply_line, parse_line, schema_text
+from .outbox import add_outbox_commands
+from .stores import ReplayClock as _Clock
+from .stores import default_db as _default_db
+from .stores import open_desk as _open
+from .stores import outbox_path as _outbox_path
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_REFUSED, EXIT_STORE = 0, 1, 2, 3, 4
 _ROUTINE = frozenset({"TicketLinked", "ReportTriaged", "AlertJoined"})
-
-
-class _Clock:
-    """The system clock, or the replay's own time once a line has set it (never backwards)."""
-
-    def __init__(self) -> None:
-        self.fixed: datetime | None = None
-
-    def now(self) -> datetime:
-        return self.fixed if self.fixed is not None else datetime.now(UTC)
-
-    def set(self, when: datetime) -> None:
-        when = when.astimezone(UTC)
-        if self.fixed is None or when > self.fixed:
-            self.fixed = when
 
 
 class _Progress:
@@ -75,27 +66,6 @@ class _Progress:
             self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
             self._width = 0
-
-
-def _default_db() -> str:
-    return os.environ.get("INCIDENT_LIFECYCLE_DB", "incidents.db")
-
-
-def _open(args: argparse.Namespace, clock: _Clock | None = None) -> IncidentDesk:
-    store = SQLiteStore(args.db, create=getattr(args, "create", False))
-    ownership = store.get_setting("ownership") or {}
-    outbox = getattr(args, "outbox", None) or _outbox_path(args.db)
-    return IncidentDesk(
-        store=store,
-        notifier=JsonLinesNotifier(outbox),
-        ownership=ownership,
-        clock=clock or _Clock(),
-    )
-
-
-def _outbox_path(db: str) -> Path:
-    path = Path(db)
-    return path.with_name(path.stem + "-outbox.jsonl")
 
 
 def _age(since: datetime | None, now: datetime) -> str:
@@ -137,7 +107,7 @@ def _dump(value: object, out: TextIO) -> None:
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     """Run the whole workflow on a fresh SQLite file and narrate it."""
-    from .demo import incident_summary, run_demo
+    from ..demo import incident_summary, run_demo
 
     db = Path(args.db)
     if db.exists():
@@ -220,7 +190,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     args.create = True
     desk = _open(args, clock)
     store = desk.store
-    assert isinstance(store, SQLiteStore)
+    assert isinstance(store, SettingsStore)
     path = Path(args.file)
     try:
         # Bytes, decoded line by line: a line that is not UTF-8 is one bad line.
@@ -416,34 +386,6 @@ def cmd_due(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_deliver(args: argparse.Namespace, out: TextIO) -> int:
-    """Drain the outbox to a JSON Lines file."""
-    args.outbox = args.to
-    desk = _open(args)
-    report = desk.deliver(batch_size=args.batch_size)
-    if args.json:
-        _dump(
-            {
-                "batches": report.batches,
-                "attempted": report.attempted,
-                "delivered": report.delivered,
-                "retried": report.retried,
-                "dead_lettered": report.dead_lettered,
-                "pending": report.pending,
-                "next_due_at": report.next_due_at.isoformat() if report.next_due_at else None,
-                "to": str(args.to or _outbox_path(args.db)),
-            },
-            out,
-        )
-        return EXIT_OK
-    out.write(
-        f"delivered {report.delivered} notification(s) in {report.batches} batch(es) to "
-        f"{args.to or _outbox_path(args.db)}; {report.retried} to retry, "
-        f"{report.dead_lettered} dead-lettered, {report.pending} pending\n"
-    )
-    return EXIT_OK
-
-
 def _stats(stats: DurationStats) -> list[str]:
     return [str(stats.count), _span(stats.median), _span(stats.p90)]
 
@@ -490,7 +432,7 @@ def cmd_metrics(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Serve the HTTP API (and the outbox relay) until SIGTERM; see docs/service.md."""
-    from .web.serve import serve_command
+    from ..web.serve import serve_command
 
     return serve_command(args.config, out, relay=args.relay, log_level=args.log_level)
 
@@ -507,7 +449,7 @@ def cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="incident-lifecycle",
-        description="Run the life of service incidents on an embedded SQLite database.",
+        description="Run the life of service incidents on a SQLite or PostgreSQL store.",
         epilog="Exit codes: 0 done, 1 replay skipped bad lines, 2 usage, 3 refused, 4 database.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -515,7 +457,9 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(handler=handler)
-        command.add_argument("--db", default=_default_db(), help="the SQLite file")
+        command.add_argument(
+            "--db", default=_default_db(), help="the store: a SQLite file or a store URL"
+        )
         return command
 
     demo = add("demo", cmd_demo, "run the whole workflow on a fresh demo database")
@@ -541,10 +485,7 @@ def _parser() -> argparse.ArgumentParser:
     due = add("due", cmd_due, "list incidents whose customer update is due")
     due.add_argument("--remind", action="store_true", help="enqueue reminders to owner teams")
     due.add_argument("--json", action="store_true", help="machine-readable output")
-    deliver = add("deliver", cmd_deliver, "drain the outbox to a JSON Lines file")
-    deliver.add_argument("--to", help="the JSON Lines file (default: <db>-outbox.jsonl)")
-    deliver.add_argument("--batch-size", type=int, default=100)
-    deliver.add_argument("--json", action="store_true", help="machine-readable output")
+    add_outbox_commands(add)
     schema = sub.add_parser(
         "schema",
         help="print the JSON Schema of one replay line",
