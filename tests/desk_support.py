@@ -112,6 +112,10 @@ STORE_FACTORIES: dict[str, StoreFactory] = {
 """Every store the desk tests run on, by name (the ``store`` fixture's params)."""
 
 
+LIVE_POSTGRES_STORES = 2
+"""How many PostgreSQL stores one test keeps at once (each holds connections)."""
+
+
 def new_store() -> Store:
     """A fresh store from the first factory, for code that runs outside fixtures."""
     factory = next(iter(STORE_FACTORIES.values()))
@@ -133,6 +137,11 @@ def store_factory(
     made: list[Store] = []
 
     def build() -> Store:
+        if request.param == "postgres":
+            # A store per hypothesis example: the older ones are done with (a test holds
+            # two at most), so they are emptied for reuse rather than kept connected.
+            while len(made) >= LIVE_POSTGRES_STORES:
+                _close(made.pop(0))
         built = factory(tmp_path_factory.mktemp(f"store-{request.param}"))
         made.append(built)
         return built

@@ -111,17 +111,13 @@ def _recycled_class() -> type[Any]:
         """A store whose ``close`` empties it and hands it to the next test."""
 
         def close(self) -> None:
-            conn = self.connect()
-            try:
-                conn.execute("BEGIN")
+            with self.transaction() as tx:
                 for table in TABLES:
-                    conn.execute(f"DELETE FROM {table}")
-                conn.execute("DELETE FROM meta WHERE key LIKE 'setting:%%'")
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+                    tx._q(f"DELETE FROM {table}")
+                tx._q("DELETE FROM meta WHERE key LIKE 'setting:%'")
             with _free_lock:
-                _free.append(self)
+                if self not in _free:
+                    _free.append(self)
 
         def really_close(self) -> None:
             super().close()
@@ -151,3 +147,15 @@ def optional_store() -> Any:
             require_interop(None, why)
         return None
     return postgres_store()
+
+
+def drop_schema(schema: str) -> None:
+    """Drop ``schema`` from this process's database, if there (for tests that make one
+    through a store URL)."""
+    import psycopg
+
+    dsn, _ = _session_database()
+    if dsn is None:
+        return
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -21,13 +21,13 @@ import attrs
 
 from .adapters.memory import InMemoryStore
 from .adapters.notifiers import JsonLinesNotifier
-from .adapters.sqlite import SQLiteStore
+from .adapters.urls import open_store, sqlite_path
 from .desk import IncidentDesk
 from .domain.actors import Actor
 from .domain.checks import check_ownership
 from .domain.errors import InvalidInput
 from .domain.severity import SeverityScale
-from .ports import Store
+from .ports import SettingsStore, Store
 from .web.app import ALERT_SOURCES, TOKEN_SCOPES, IntakeApp
 from .web.requests import Limits
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 _TABLES: Mapping[str, frozenset[str]] = {
-    "store": frozenset({"path", "memory", "timeout_seconds"}),
+    "store": frozenset({"path", "url", "memory", "timeout_seconds"}),
     "notifier": frozenset({"path"}),
     "ownership": frozenset(),  # any product name
     "server": frozenset({"host", "port", "threads"}),
@@ -74,7 +74,8 @@ class ServiceConfig:
     """What ``incident-lifecycle serve`` runs, as the file said (tokens resolved)."""
 
     store_path: str | None
-    """The SQLite file, or ``None`` for an in-memory store (``memory = true``)."""
+    """The store: a SQLite file, a store URL (``sqlite:///...``, ``postgresql://...``), or
+    ``None`` for an in-memory store (``memory = true``)."""
     store_timeout: float = 5.0
     notifier_path: str
     ownership: Mapping[str, str] = attrs.field(factory=dict)
@@ -183,15 +184,25 @@ def _store(doc: Mapping[str, Any], base: Path) -> tuple[str | None, float, str]:
     table = _table(doc, "store")
     memory = _typed(table, "store", "memory", bool, False)
     path = _typed(table, "store", "path", str, None)
+    url = _typed(table, "store", "url", str, None)
     timeout = _typed(table, "store", "timeout_seconds", (int, float), 5.0)
-    if memory == (path is not None):
-        raise ConfigError("store", "give either path (a SQLite file) or memory = true")
+    if [memory, path is not None, url is not None].count(True) != 1:
+        raise ConfigError(
+            "store", "give one of path (a SQLite file), url (a store URL) or memory = true"
+        )
     if not 0 < timeout <= 600:
         raise ConfigError("store.timeout_seconds", "must be above 0 and at most 600")
+    if url is not None:
+        try:
+            file = sqlite_path(url)
+        except InvalidInput as error:
+            raise ConfigError("store.url", error.reason) from None
+        if file is not None and file != ":memory:":
+            path, url = file, None  # a SQLite file, relative to the configuration's folder
     notifier = _table(doc, "notifier")
     default_outbox = "outbox.jsonl" if path is None else Path(path).stem + "-outbox.jsonl"
     outbox = _typed(notifier, "notifier", "path", str, default_outbox)
-    resolved = None if path is None else str(base / path)
+    resolved = url if path is None else str(base / path)
     return resolved, float(timeout), str(base / outbox)
 
 
@@ -258,17 +269,16 @@ def load_config(
 
 
 def open_desk(config: ServiceConfig) -> IncidentDesk:
-    """The desk the file describes (a SQLite file's own ownership setting, unless the file
+    """The desk the file describes (the store's own ownership setting, unless the file
     gives one)."""
     store: Store
     ownership: Mapping[str, str] = config.ownership
     if config.store_path is None:
         store = InMemoryStore()
     else:
-        sqlite = SQLiteStore(config.store_path, timeout=config.store_timeout)
-        if not ownership:
-            ownership = sqlite.get_setting("ownership") or {}
-        store = sqlite
+        store = open_store(config.store_path, timeout=config.store_timeout)
+        if not ownership and isinstance(store, SettingsStore):
+            ownership = store.get_setting("ownership") or {}
     return IncidentDesk(
         store=store, notifier=JsonLinesNotifier(config.notifier_path), ownership=ownership
     )

@@ -655,8 +655,13 @@ class _Transaction:
         held = self._lease_head(unleased)
         entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
+        # Entries claimed by this call are never taken again by it, even when their new
+        # lease already ends at ``now`` (a clock at the very end of the calendar).
+        taken: set[str] = set()
         while len(claimed) < wanted:
             entry: _Entry | None = None
+            if held is not None and held.key in taken:
+                held = None  # the lane's tail is this call's own claims: none is due again
             head = due.peek() if due else None
             if head is not None and head[0] <= now:
                 when, seq, key = head
@@ -667,7 +672,7 @@ class _Transaction:
                 else:
                     popped.append(due.pop())
                     entry = self._live_head(when, key)
-                    if entry is None:
+                    if entry is None or key in taken:
                         continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
                 entry = held
@@ -675,6 +680,7 @@ class _Transaction:
                 held = self._lease_head(unleased)
             if entry is None:
                 break
+            taken.add(entry.key)
             touched.append(entry)
             olds.append(entry.state_tuple())
             entry._state_attempts += 4  # one more attempt (see _Entry)

@@ -586,7 +586,7 @@ class _Transaction:
             raise StoreError("this transaction has ended")
         psycopg, _ = _driver()
         try:
-            return self._c.execute(sql, params)
+            return self._c.execute(sql, params or None)
         except psycopg.Error as error:
             raise _translate(error) from error
 

@@ -99,3 +99,22 @@ class TimeChecks(StoreHarness):
                     assert tx.alert("ALR-1").last_seen_at == max(at, later)
 
         check()
+
+    def test_a_claim_at_the_last_instant_takes_each_entry_once(self) -> None:
+        """At the last instant of 9999 a lease ends when it starts (``lease_until == now``):
+        one ``claim_due`` still takes each entry at most once, and an entry whose lease
+        has ended before the call may be taken again by it."""
+        with self.opened() as store:
+            with store.transaction() as tx:
+                tx.enqueue(
+                    [make_note(f"k{n}", f"team-{n % 3}") for n in range(5)],
+                    LATEST - 3 * MICROSECOND,
+                )
+            with store.transaction() as tx:
+                first = tx.claim_due(LATEST - 2 * MICROSECOND, 1, LATEST, "relay")
+            with store.transaction() as tx:
+                again = tx.claim_due(LATEST, 101, LATEST, "relay")
+            assert [e.key for e in first] == ["k0"]
+            keys = [e.key for e in again]
+            assert len(keys) == len(set(keys)) == 3
+            assert set(keys) == {"k0", "k1", "k2"}

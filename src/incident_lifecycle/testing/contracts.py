@@ -57,13 +57,14 @@ from ._contract_kit import (
 )
 from ._store_entities import EntityChecks
 from ._store_outbox import OutboxChecks
+from ._store_retention import RetentionChecks
 from ._store_times import TimeChecks
 from .fakes import FakeClock
 
 __all__ = ["NotifierContract", "StoreContract", "canonical"]
 
 
-class StoreContract(EntityChecks, OutboxChecks, TimeChecks):
+class StoreContract(EntityChecks, OutboxChecks, RetentionChecks, TimeChecks):
     """Every promise of :class:`~incident_lifecycle.ports.Store` and ``StoreTransaction``.
 
     Subclass it as ``Test<YourStore>`` and implement :meth:`make_store`; override
