@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 import tracemalloc
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -25,7 +27,30 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCTS = tuple(f"product{p}" for p in range(20))
 REGIONS = tuple(f"pod{r}" for r in range(10))
 OWNERSHIP = {p: f"{p}-eng" for p in PRODUCTS} | {"support": "support-eng"}
-BACKENDS = ("memory", "sqlite")
+BACKENDS = ("memory", "sqlite", "postgres")
+POSTGRES_ENV = "INCIDENT_LIFECYCLE_BENCH_POSTGRES"
+"""The PostgreSQL database the benchmarks make their schemas in (a libpq DSN or URL;
+default: the local server's ``test`` database). Without a server the rows are left out."""
+DEFAULT_POSTGRES = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+def postgres_dsn() -> str:
+    """The DSN of the benchmarks' PostgreSQL database."""
+    return os.environ.get(POSTGRES_ENV, "") or DEFAULT_POSTGRES
+
+
+def postgres_missing() -> str | None:
+    """Why PostgreSQL rows cannot run (no driver, no server), or ``None`` if they can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (the 'postgres' extra)"
+    try:
+        with psycopg.connect(postgres_dsn(), connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return f"no PostgreSQL server at {postgres_dsn()!r}: {' '.join(str(error).split())}"
+
 
 MakeStore = Callable[[], Store]
 
@@ -38,16 +63,29 @@ def new_desk(store: Store) -> IncidentDesk:
 
 
 class Stores:
-    """Hands out fresh stores of a backend; SQLite ones are files in ``folder``."""
+    """Hands out fresh stores of a backend; SQLite ones are files in ``folder``, PostgreSQL
+    ones schemas of their own (dropped by :meth:`clear`)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._count = 0
         self._open: list[SQLiteStore] = []
+        self._schemas: list[Any] = []
 
     def maker(self, backend: str) -> MakeStore:
         """A function that returns a new, empty store of ``backend`` each call."""
+        if backend == "postgres":
+            return self.postgres
         return InMemoryStore if backend == "memory" else self._sqlite
+
+    def postgres(self) -> Store:
+        """A new ``PostgresStore`` in a fresh schema of the benchmarks' database."""
+        from incident_lifecycle.adapters.postgres import PostgresStore
+
+        schema = f"bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        store = PostgresStore(postgres_dsn(), schema=schema, pool_size=4)
+        self._schemas.append(store)
+        return store
 
     def _sqlite(self) -> SQLiteStore:
         self._count += 1
@@ -62,6 +100,9 @@ class Stores:
             for suffix in ("", "-wal", "-shm"):
                 Path(store.path + suffix).unlink(missing_ok=True)
         self._open.clear()
+        for schema in self._schemas:
+            schema.drop()
+        self._schemas.clear()
 
 
 BARE = ", bare reference"

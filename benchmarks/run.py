@@ -8,7 +8,10 @@ Usage, from the repository root::
     python -m benchmarks --scaling --only storm --scaling-backend both
 
 Scenarios: storm, commands, triage, fanout, intake (Alertmanager webhooks through the
-HTTP service, in-process and over loopback), sqlite (opening a large database).
+HTTP service, in-process and over loopback), sqlite (opening a large database), relays
+(delivery throughput with 1, 2 and 4 relay processes on one PostgreSQL database). The
+rows run on memory, SQLite and, when a server answers, PostgreSQL
+(``INCIDENT_LIFECYCLE_BENCH_POSTGRES``; ``--no-postgres`` leaves them out).
 Prints one table at the end (progress goes to stderr): throughput, median
 per-item latency, time, peak memory, the ratio to a bare reference made of
 plain dicts and tuples, and the issue's target with whether the median run
@@ -30,16 +33,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.commands import command_cases
-from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores
+from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores, postgres_missing
 from benchmarks.fanout import fanout_cases
 from benchmarks.intake import intake_cases
+from benchmarks.relays import relay_cases
 from benchmarks.report import Row, results_table, scaling_table, write_json
 from benchmarks.scaling import FULL_SIZES, NOTE, PROBES, QUICK_SIZES, Curve, run_scaling
 from benchmarks.sqlite_open import open_cases
 from benchmarks.storm import storm_cases
 from benchmarks.triage import triage_cases
 
-SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite")
+SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite", "relays")
 
 
 def progress(message: str) -> None:
@@ -47,7 +51,9 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def build_cases(chosen: set[str], quick: bool, stores: Stores) -> list[Case]:
+def build_cases(
+    chosen: set[str], quick: bool, stores: Stores, backends: Sequence[str] = BACKENDS
+) -> list[Case]:
     """The cases of the chosen scenarios, at quick or full sizes, scenario by scenario."""
     total, fingerprints = (20_000, 1_000) if quick else (1_000_000, 10_000)
     reports, small, large = (2_000, 100, 1_000) if quick else (100_000, 1_000, 100_000)
@@ -65,10 +71,14 @@ def build_cases(chosen: set[str], quick: bool, stores: Stores) -> list[Case]:
     cases: list[Case] = []
     for name, make_cases in on_each_backend.items():
         if name in chosen:
-            for backend in BACKENDS:
+            for backend in backends:
+                if backend == "postgres" and name == "intake":
+                    continue  # the HTTP service's rows stay on the embedded stores
                 cases += make_cases(backend, stores.maker(backend))
     if "sqlite" in chosen:
         cases += open_cases(*((2_000, 20_000) if quick else (100_000, 1_000_000)))
+    if "relays" in chosen and "postgres" in backends:
+        cases += relay_cases(stores, 2_000 if quick else 40_000)
     return cases
 
 
@@ -116,6 +126,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default="memory",
         help="the stores the scaling runs on (default memory)",
     )
+    parser.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="leave out the PostgreSQL rows (they run when a server answers; see common.py)",
+    )
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -129,12 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick: bool = args.quick
     chosen = set(args.only or SCENARIOS)
     repeat: int = args.repeat or (1 if quick else 3)
+    backends = [b for b in BACKENDS if b != "postgres" or not args.no_postgres]
+    missing = postgres_missing() if "postgres" in backends else None
+    if missing:
+        progress(f"PostgreSQL rows left out: {missing}")
+        backends.remove("postgres")
     with tempfile.TemporaryDirectory() as folder:
         stores = Stores(Path(folder))
-        rows = measure(build_cases(chosen, quick, stores), repeat, stores)
+        rows = measure(build_cases(chosen, quick, stores, backends), repeat, stores)
         curves: list[Curve] = []
         if args.scaling:
-            backends = BACKENDS if args.scaling_backend == "both" else (args.scaling_backend,)
+            both = ("memory", "sqlite")
+            backends = both if args.scaling_backend == "both" else (args.scaling_backend,)
             names = [name for name in PROBES if name in chosen]
             if not names:
                 progress("--scaling: none of storm, triage, fanout chosen; no scaling")

@@ -19,6 +19,7 @@ class Target:
     max_p50_us: float | None = None
     max_p99_us: float | None = None
     max_bytes: float | None = None
+    min_ratio: float | None = None
 
     def met(self, run: Run) -> bool:
         """Whether ``run`` keeps every bound (a bound it has no value for is not kept)."""
@@ -29,6 +30,7 @@ class Target:
             (self.max_p50_us, run.p50_us, 1),
             (self.max_p99_us, run.p99_us, 1),
             (self.max_bytes, run.bytes_per_item, 1),
+            (self.min_ratio, run.ratio, -1),
         ]
         return all(
             value is not None and sign * value <= sign * bound
@@ -52,10 +54,17 @@ def _targets() -> dict[tuple[str, str], Target]:
         ("open a large store", "sqlite"): Target("<= 0.2 s", max_seconds=0.2),
         ("alertmanager intake, in-process", "memory"): Target(">= 200,000/s", min_rate=200_000),
         ("alertmanager intake, in-process", "sqlite"): Target(">= 50,000/s", min_rate=50_000),
+        ("alert storm", "postgres"): Target(">= 50,000/s", min_rate=50_000),
+        ("fan-out enqueue", "postgres"): Target("<= 2 s", max_seconds=2),
+        ("delivery, batches of 100", "postgres"): Target(">= 20,000/s", min_rate=20_000),
+        ("relay scaling, 1 relay", "postgres"): Target(">= 20,000/s", min_rate=20_000),
+        ("relay scaling, 4 relays", "postgres"): Target(">= 1.6x one relay", min_ratio=1.6),
         ("alertmanager intake, loopback HTTP", "sqlite"): Target(
             ">= 30,000/s, p99 < 50 ms", min_rate=30_000, max_p99_us=50_000
         ),
     }
+    for command in COMMANDS:
+        targets[command, "postgres"] = Target("p50 <= 2 ms", max_p50_us=2_000)
     for backend, rate, p50_us, p50_text in (
         ("memory", 5_000, 300, "p50 <= 300 us"),
         ("sqlite", 2_000, 2_000, "p50 <= 2 ms"),

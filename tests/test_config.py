@@ -95,7 +95,9 @@ def test_defaults_are_loopback_and_relay_on() -> None:
         ({}, "store"),
         ({"store": {"memory": True, "path": "x.db"}}, "store"),
         ({"store": {"memory": True}, "stoer": {}}, "stoer"),
-        ({"store": {"memory": True, "url": "x"}}, "store.url"),
+        ({"store": {"memory": True, "uri": "x"}}, "store.uri"),
+        ({"store": {"memory": True, "url": "memory:"}}, "store"),
+        ({"store": {"url": "mysql://h/db"}}, "store.url"),
         ({"store": {"path": 3}}, "store.path"),
         ({"store": {"memory": True}, "server": {"port": 70000}}, "server.port"),
         ({"store": {"memory": True}, "server": {"port": True}}, "server.port"),
@@ -201,3 +203,15 @@ def test_the_example_configuration_serves_an_alertmanager_webhook(tmp_path: Path
     assert [i.products for i in desk.potential_incidents()] == [("checkout",)]
     refused = w.call(app, "POST", "/v1/alerts/alertmanager", payload, token=w.OTHER)
     assert refused.status == 401
+
+
+def test_the_store_may_be_a_url(tmp_path: Path) -> None:
+    """``[store] url``: a SQLite URL is a file relative to the configuration's folder; a
+    PostgreSQL URL is kept as it is, for ``open_desk`` to open."""
+    config = parse_config({"store": {"url": "sqlite:///data/x.db"}}, base=tmp_path)
+    assert config.store_path == str(tmp_path / "data" / "x.db")
+    assert config.notifier_path == str(tmp_path / "x-outbox.jsonl")
+    url = "postgresql://incidents@db.internal/incidents?schema=prod"
+    config = parse_config({"store": {"url": url}}, base=tmp_path)
+    assert config.store_path == url
+    assert config.notifier_path == str(tmp_path / "outbox.jsonl")

@@ -316,6 +316,11 @@ METHODS: dict[str, dict[str, Param]] = {
     "outbox_stats": {},
     "dead_letters": {"limit": opt(st.sampled_from([None, 0, 1, 2, 5]))},
     "redrive_dead_letters": {"keys": opt(st.none() | DEAD_KEYS), "by": opt(ACTORS)},
+    "prune_delivered": {
+        "older_than": P(
+            st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(days=7), timedelta.max])
+        )
+    },
     "assess_report": {"report": P(REPORTS)},
     "triage_report": {"report": P(REPORTS), "by": P(ACTORS), "decision": opt(DECISIONS)},
     "triage_reports": {"reports": P(st.lists(REPORTS, max_size=4)), "by": P(ACTORS)},

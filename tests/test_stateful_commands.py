@@ -1,11 +1,12 @@
 """Random command sequences on every store at once: same outcomes, same state, the lifecycle kept.
 
 One desk over an ``InMemoryStore``, one over a ``SQLiteStore`` (a temporary file) and,
-when the test server answers, one over a ``PostgresStore`` (``postgres_support``; without
-a server only the first two run, and ``INCIDENT_LIFECYCLE_REQUIRE_INTEROP=1`` fails)
-share the ownership map, one ``FakeClock`` and the delivery seed; every command the
-machine draws (``strategies.commands``, about the incidents and alerts seen so far,
-tickets, products and fingerprints from small pools) runs on both. After every step:
+in ``TestDeskTrio``, one over a ``PostgresStore`` when the test server answers
+(``postgres_support``; without a server only the first two run, and
+``INCIDENT_LIFECYCLE_REQUIRE_INTEROP=1`` fails) share the ownership map, one
+``FakeClock`` and the delivery seed; every command the machine draws
+(``strategies.commands``, about the incidents and alerts seen so far, tickets,
+products and fingerprints from small pools) runs on each. After every step:
 
 (a) both desks gave the same outcome: equal results, compared through :func:`plain`,
     or the same refusal (error type and every detail: field, ids, status); no other
@@ -292,13 +293,16 @@ def _in_order(*times: datetime | None) -> bool:
 class DeskPair(RuleBasedStateMachine):
     """Two desks, one per store, run the same commands and must stay the same."""
 
+    with_postgres = False
+    """Whether a third desk runs on PostgreSQL (``DeskTrio``)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock(START)
         self.scratch = tempfile.TemporaryDirectory(prefix="stateful-")
         self.sqlite = SQLiteStore(Path(self.scratch.name) / "desk.db")
         stores: dict[str, Store] = {"memory": InMemoryStore(), "sqlite": self.sqlite}
-        self.postgres = postgres_support.optional_store()
+        self.postgres = postgres_support.optional_store() if self.with_postgres else None
         if self.postgres is not None:
             stores["postgres"] = self.postgres
         self.recorders = {name: RecordingNotifier() for name in stores}
@@ -595,13 +599,25 @@ TestDeskPair = DeskPair.TestCase
 TestDeskPair.settings = settings(_PROFILE, max_examples=_EXAMPLES, deadline=None)
 
 
+class DeskTrio(DeskPair):
+    """The same machine with a third desk on PostgreSQL (when a server answers): a
+    round trip per statement makes each step slower, so it runs a quarter of the
+    examples; ``STATEFUL_EXAMPLES`` raises both."""
+
+    with_postgres = True
+
+
+TestDeskTrio = DeskTrio.TestCase
+TestDeskTrio.settings = settings(_PROFILE, max_examples=max(_EXAMPLES // 4, 5), deadline=None)
+
+
 # -- what the machine found, as plain tests (the sequences it shrank to) ----------------
 
 
 @pytest.fixture
 def pair() -> Iterator[DeskPair]:
-    """The machine's two desks, outside a hypothesis run."""
-    machine = DeskPair()
+    """The machine's desks (with PostgreSQL's, when it runs), outside a hypothesis run."""
+    machine = DeskTrio()
     yield machine
     machine.teardown()
 

@@ -69,6 +69,7 @@ from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxStats
 from .sql import (
     ALERT_COLUMNS,
+    DUE,
     ENTRY_COLUMNS,
     INT64_MAX,
     REPORT_COLUMNS,
@@ -78,11 +79,13 @@ from .sql import (
     decode_incident,
     dump_json,
     entry_from_row,
+    incident_order,
     incident_row,
     instant,
     load_json,
     message_row,
     micros,
+    region_matches,
     report_from_row,
     report_row,
 )
@@ -103,8 +106,6 @@ _DECODED_INCIDENTS = 4096
 _BEGIN_TRIES = 3  # a dead pooled connection is replaced this many times before giving up
 _LOCK_KEY = 0x1CDE_0001  # pg_advisory_xact_lock key (with the schema's hash) for migrations
 
-_REGION = "({0}.region IS NULL OR {0}.region = %s)"
-_ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
 
 # Migration n brings a schema at n - 1 to n; migration 1 creates it. Append, never edit.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -823,14 +824,14 @@ class _Transaction:
             )
             params = [product]
             if region is not None:
-                sql += " AND " + _REGION.format("p")
+                sql += " AND " + region_matches("p", "%s")
                 params.append(region)
-            rows = self._q(sql + _ORDER.format("p", "incident_id"), params)
+            rows = self._q(sql + incident_order("p", "incident_id"), params)
             return [self._incident(row) for row in rows]
         where = ["i.active"]
         params = []
         if region is not None:
-            where.append(_REGION.format("i"))
+            where.append(region_matches("i", "%s"))
             params.append(region)
         if group_key is not None:
             where.append("i.group_key = %s")
@@ -838,7 +839,7 @@ class _Transaction:
         rows = self._q(
             "SELECT i.data::text, i.version FROM incidents i WHERE "
             + " AND ".join(where)
-            + _ORDER.format("i", "id"),
+            + incident_order("i", "id"),
             params,
         )
         found = [self._incident(row) for row in rows]
@@ -853,7 +854,7 @@ class _Transaction:
         high = micros(until) if until is not None else 2**62
         rows = self._q(
             "SELECT i.data::text, i.version FROM incidents i "
-            "WHERE i.detected_at >= %s AND i.detected_at < %s" + _ORDER.format("i", "id"),
+            "WHERE i.detected_at >= %s AND i.detected_at < %s" + incident_order("i", "id"),
             (low, high),
         )
         return [self._incident(row) for row in rows]
@@ -1104,18 +1105,13 @@ class _Transaction:
             self._q("DELETE FROM messages WHERE id = %s", (message[0],))
         return added
 
-    _DUE = (
-        "o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
-        "AND p.recipient = o.recipient AND p.seq < o.seq)"
-    )
-
     def claim_due(
         self, now: datetime, limit: int | None, lease_until: datetime, claim: str
     ) -> Sequence[OutboxEntry]:
         wanted = _pg_limit(limit)
         rows = self._q(
             f"WITH due AS (SELECT o.seq, o.next_at FROM outbox o WHERE o.next_at <= %s "
-            f"AND {self._DUE} ORDER BY o.next_at, o.seq LIMIT %s FOR UPDATE SKIP LOCKED), "
+            f"AND {DUE} ORDER BY o.next_at, o.seq LIMIT %s FOR UPDATE SKIP LOCKED), "
             "taken AS (UPDATE outbox AS o SET attempts = o.attempts + 1, claim = %s, "
             "next_at = %s, updated_at = %s FROM due WHERE o.seq = due.seq "
             "RETURNING o.*, due.next_at AS was_due) "
@@ -1192,5 +1188,5 @@ class _Transaction:
         )
 
     def next_due_at(self) -> datetime | None:
-        row = self._q(f"SELECT min(o.next_at) FROM outbox o WHERE {self._DUE}").fetchone()
+        row = self._q(f"SELECT min(o.next_at) FROM outbox o WHERE {DUE}").fetchone()
         return None if row is None or row[0] is None else instant(row[0], "outbox.next_at")

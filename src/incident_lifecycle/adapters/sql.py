@@ -13,6 +13,10 @@ written once, here; each adapter writes its own SQL and connection handling.
   pickle, never ``eval``. A row that does not decode raises
   :class:`DecodeError` naming the column.
 - Rows are plain tuples in the order of the ``*_COLUMNS`` strings.
+- The rules of the store port that SQL states the same way in both databases
+  are written once too (:func:`region_matches`, :func:`incident_order`,
+  :data:`DUE`); the store contract checks the results against the domain's
+  own functions.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..ports import OutboxEntry, OutboxState
 
 __all__ = [
     "ALERT_COLUMNS",
+    "DUE",
     "ENTRY_COLUMNS",
     "INT64_MAX",
     "REPORT_COLUMNS",
@@ -41,6 +46,7 @@ __all__ = [
     "decode_incident",
     "dump_json",
     "entry_from_row",
+    "incident_order",
     "incident_row",
     "instant",
     "load_json",
@@ -48,6 +54,7 @@ __all__ = [
     "micros",
     "optional_instant",
     "optional_micros",
+    "region_matches",
     "report_from_row",
     "report_row",
 ]
@@ -58,6 +65,29 @@ INT64_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _FURTHEST = timedelta(hours=23, minutes=59)  # the widest offset a timezone takes
+
+
+# -- rules of the port, in SQL ---------------------------------------------------------
+
+
+def region_matches(alias: str, mark: str) -> str:
+    """``domain.incidents.regions_compatible`` as a filter on ``alias``: its region is
+    unset, or the one bound at ``mark`` (``?`` or ``%s``)."""
+    return f"({alias}.region IS NULL OR {alias}.region = {mark})"
+
+
+def incident_order(alias: str, column: str) -> str:
+    """``domain.incidents.incident_order`` as an ORDER BY: detection time, then the id's
+    length, then the id (``INC-9`` before ``INC-10``)."""
+    return f" ORDER BY {alias}.detected_at, length({alias}.{column}), {alias}.{column}"
+
+
+DUE = (
+    "o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
+    "AND p.recipient = o.recipient AND p.seq < o.seq)"
+)
+"""Per-recipient order, for ``outbox o``: an entry may be due only while no earlier entry
+of its recipient is pending (claimed or not); its own ``next_at`` says when."""
 
 
 # -- times ------------------------------------------------------------------------------

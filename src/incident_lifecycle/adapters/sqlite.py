@@ -54,6 +54,7 @@ from ..notifications import FanOut, Notification, RecipientKind
 from ..ports import OutboxEntry, OutboxStats
 from .sql import (
     ALERT_COLUMNS,
+    DUE,
     ENTRY_COLUMNS,
     INT64_MAX,
     REPORT_COLUMNS,
@@ -63,11 +64,13 @@ from .sql import (
     decode_incident,
     dump_json,
     entry_from_row,
+    incident_order,
     incident_row,
     instant,
     load_json,
     message_row,
     micros,
+    region_matches,
     report_from_row,
     report_row,
 )
@@ -75,14 +78,10 @@ from .sql import (
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 SCHEMA_VERSION = 5
-# The domain's rules in SQL (``domain.incidents``): ``regions_compatible`` as a
-# filter, ``incident_order`` as an ORDER BY. The store contract checks the
-# results against the domain functions themselves.
-_REGION_MATCHES = "({0}.region IS NULL OR {0}.region = ?)"
-_INCIDENT_ORDER = " ORDER BY {0}.detected_at, length({0}.{1}), {0}.{1}"
-_PRODUCT_REGION, _INCIDENT_REGION = _REGION_MATCHES.format("p"), _REGION_MATCHES.format("i")
-_PRODUCT_ORDER = _INCIDENT_ORDER.format("p", "incident_id")
-_ORDER = _INCIDENT_ORDER.format("i", "id")
+# The domain's rules in SQL (``adapters.sql``), with SQLite's placeholder.
+_PRODUCT_REGION, _INCIDENT_REGION = region_matches("p", "?"), region_matches("i", "?")
+_PRODUCT_ORDER = incident_order("p", "incident_id")
+_ORDER = incident_order("i", "id")
 _CHUNK = 500  # host parameters per IN (...) query
 _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
@@ -926,9 +925,7 @@ class _Transaction:
     ) -> Sequence[OutboxEntry]:
         wanted = _sql_limit(limit)
         rows = self._q(
-            "SELECT o.seq FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
-            "AND p.recipient = o.recipient AND p.seq < o.seq) "
+            f"SELECT o.seq FROM outbox o WHERE o.next_at <= ? AND {DUE} "
             "ORDER BY o.next_at, o.seq LIMIT ?",
             (micros(now), wanted),
         ).fetchall()
@@ -1025,9 +1022,5 @@ class _Transaction:
         )
 
     def next_due_at(self) -> datetime | None:
-        row = self._q(
-            "SELECT min(o.next_at) FROM outbox o WHERE o.state = 'pending' "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
-            "AND p.recipient = o.recipient AND p.seq < o.seq)"
-        ).fetchone()
+        row = self._q(f"SELECT min(o.next_at) FROM outbox o WHERE {DUE}").fetchone()
         return None if row is None or row[0] is None else instant(row[0], "outbox.next_at")
