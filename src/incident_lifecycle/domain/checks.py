@@ -62,6 +62,7 @@ _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 E = TypeVar("E", bound=enum.Enum)
+T = TypeVar("T")
 
 
 def has_lone_surrogate(value: str) -> bool:
@@ -318,12 +319,18 @@ def enum_member(enum_type: type[enum.Enum]) -> Any:
     return Validator(check)
 
 
+def check_instance(field: str, value: T, cls: type) -> T:
+    """``value`` if it is an instance of ``cls``; else ``InvalidInput`` naming ``field``."""
+    if not isinstance(value, cls):
+        raise InvalidInput(field, f"must be a {cls.__name__}, not {type(value).__name__}")
+    return value
+
+
 def instance(cls: type) -> Any:
     """Validator for instances of ``cls``."""
 
     def check(field: str, value: object) -> None:
-        if not isinstance(value, cls):
-            raise InvalidInput(field, f"must be a {cls.__name__}, not {type(value).__name__}")
+        check_instance(field, value, cls)
 
     return Validator(check)
 
