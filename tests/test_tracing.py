@@ -155,3 +155,28 @@ def test_a_junk_telemetry_is_refused() -> None:
             telemetry="yes",  # type: ignore[arg-type]
         )
     assert caught.value.field == "telemetry"
+
+
+def test_a_global_provider_set_later_is_used() -> None:
+    """A desk built before the application sets its global provider traces into it."""
+    code = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from incident_lifecycle import IncidentDesk, InMemoryStore, RecordingNotifier\n"
+        "from incident_lifecycle import Actor, Role\n"
+        "desk = IncidentDesk(store=InMemoryStore(), notifier=RecordingNotifier(),"
+        " ownership={'chat': 'chat-eng'})\n"
+        "chen = Actor(name='chen', role=Role.ENGINEERING, team='chat-eng')\n"
+        "desk.declare_incident(chen, title='Slow', product='chat', severity='SEV3')\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "desk.declare_incident(chen, title='Slow', product='chat', severity='SEV3')\n"
+        "print([s.name for s in exporter.get_finished_spans()])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['incident_lifecycle.declare']"

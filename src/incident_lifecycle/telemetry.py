@@ -27,7 +27,7 @@ import attrs
 from .domain.errors import IncidentLifecycleError, InvalidInput, NotPermitted
 from .notifications import DeliveryResult
 from .ports import OutboxEntry
-from .tracing import ATTRIBUTE_PREFIX, AttributeValue, SpanHandle, span, tracer_of
+from .tracing import ATTRIBUTE_PREFIX, AttributeValue, SpanHandle, active_tracer, span, tracer_of
 
 __all__ = ["Telemetry", "TelemetrySnapshot", "outcome_of_error"]
 
@@ -98,13 +98,22 @@ class Telemetry:
     # -- commands ---------------------------------------------------------------------
     def observe(self, command: object, store: object, run: Callable[[], T]) -> T:
         """Run ``run()`` (the command ``command`` on ``store``) in its span, and count it."""
+        tracer = self._tracer if self._tracer is not None else active_tracer()
+        if tracer is None:  # no tracing: count only
+            try:
+                result = run()
+            except (InvalidInput, NotPermitted):
+                self.count_refused(_signals_of(command))
+                raise
+            self._count_intake(result)
+            return result
         op = str(getattr(command, "op", type(command).__name__))
         attributes = {
             ATTRIBUTE_PREFIX + "op": op,
             ATTRIBUTE_PREFIX + "store": type(store).__name__,
             ATTRIBUTE_PREFIX + "incident_id": _incident_of(command),
         }
-        with span(f"incident_lifecycle.{op}", attributes, self._tracer) as current:
+        with span(f"incident_lifecycle.{op}", attributes, tracer) as current:
             try:
                 result = run()
             except Exception as error:

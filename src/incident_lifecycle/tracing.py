@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
-__all__ = ["ATTRIBUTE_PREFIX", "AttributeValue", "SpanHandle", "span", "tracer_of"]
+__all__ = ["ATTRIBUTE_PREFIX", "AttributeValue", "SpanHandle", "active_tracer", "span", "tracer_of"]
 
 ATTRIBUTE_PREFIX = "incident_lifecycle."
 """Every attribute the library sets is named under this prefix (``error.type`` aside)."""
@@ -59,6 +59,21 @@ def tracer_of(provider: object | None = None) -> Any:
     if provider is None:
         _found["tracer"] = tracer
     return tracer
+
+
+def active_tracer() -> Any:
+    """The global tracer when an application has set a tracer provider, else ``None``.
+
+    Until a provider is set, the API's spans record nothing: skipping them saves their cost
+    on every command. A provider set later is seen on the next call.
+    """
+    api = _trace_api()
+    if api is None:
+        return None
+    provider = api.get_tracer_provider()
+    if isinstance(provider, api.ProxyTracerProvider | api.NoOpTracerProvider):
+        return None
+    return tracer_of()
 
 
 class SpanHandle:
@@ -108,7 +123,7 @@ def span(
     An exception leaving the block marks the span as failed (see :meth:`SpanHandle.fail`)
     unless the block already did, and is raised on.
     """
-    tracer = tracer if tracer is not None else tracer_of()
+    tracer = tracer if tracer is not None else active_tracer()
     if tracer is None:
         yield _NO_SPAN
         return
