@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from . import commands as c
@@ -36,6 +37,7 @@ from .lifecycle import DEFAULT_REOPEN_WINDOW
 from .metrics import Metrics, compute_metrics
 from .notifications import DEFAULT_TEMPLATES, Templates
 from .ports import Clock, Notifier, OutboxEntry, OutboxStats, Store, StoreTransaction, SystemClock
+from .telemetry import Telemetry
 from .triage import DefaultTriagePolicy, TriageDecision, TriagePolicy
 
 __all__ = ["MONITORING_ACTOR", "ClearReceipt", "IncidentDesk"]
@@ -59,6 +61,7 @@ class IncidentDesk:
         max_conflict_retries: how often a command is retried after a conflict.
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
+        telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
     """
 
     def __init__(
@@ -76,14 +79,16 @@ class IncidentDesk:
         max_conflict_retries: int = 5,
         policy: TriagePolicy | None = None,
         seed: int | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
         checks.check_methods("notifier", notifier, "send")
         clock = SystemClock() if clock is None else clock
         checks.check_methods("clock", clock, "now")
         retry = RetryPolicy() if retry is None else retry
-        if not isinstance(retry, RetryPolicy):
-            raise InvalidInput("retry", f"must be a RetryPolicy, not {type(retry).__name__}")
+        telemetry = Telemetry() if telemetry is None else telemetry
+        checks.check_instance("retry", retry, RetryPolicy)
+        checks.check_instance("telemetry", telemetry, Telemetry)
         if seed is not None:
             checks.check_int("seed", seed)
         self.max_conflict_retries = checks.check_int("max_conflict_retries", max_conflict_retries)
@@ -95,9 +100,9 @@ class IncidentDesk:
             messages=c.Messages(templates),
             policy=DefaultTriagePolicy() if policy is None else policy,
         )
-        self.store, self.notifier, self.retry = store, notifier, retry
+        self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
         self.clock: Clock = clock
-        self.relay = Relay(store, notifier, self.clock, self.retry, seed=seed)
+        self.relay = Relay(store, notifier, clock, retry, seed=seed, telemetry=self.telemetry)
         # The configuration, as attributes (``ownership`` is the map the ``own`` command changes).
         self.ownership = self.config.ownership
         self.scale, self.grouping = self.config.scale, self.config.grouping
@@ -108,18 +113,15 @@ class IncidentDesk:
         return self.config.owner_of(product)
 
     def handle(self, command: Command[T] | Operation[T]) -> T:
-        """Run any command: one transaction, retried after a conflict (see ``commands``)."""
+        """Run any command: one transaction, retried after a conflict (see ``commands``);
+        traced and counted by :attr:`telemetry` (one span ``incident_lifecycle.<op>``)."""
         if isinstance(command, Operation):
-            return command.apply(self)
+            return self.telemetry.observe(command, self.store, partial(command.apply, self))
         if not isinstance(command, Command):
             raise InvalidInput("command", f"must be a Command, not {type(command).__name__}")
-        return c.run(
-            command,
-            store=self.store,
-            clock=self.clock,
-            config=self.config,
-            max_conflict_retries=self.max_conflict_retries,
-        )
+        run = partial(c.run, command, store=self.store, clock=self.clock, config=self.config)
+        retries = partial(run, max_conflict_retries=self.max_conflict_retries)
+        return self.telemetry.observe(command, self.store, retries)
 
     def _read(self, query: Callable[[StoreTransaction], T]) -> T:
         return c.read(self.store, query, max_conflict_retries=self.max_conflict_retries)
@@ -152,8 +154,7 @@ class IncidentDesk:
     def clear_alerts(
         self, fingerprints: Sequence[str], by: Actor | None = None
     ) -> Mapping[str, ClearReceipt]:
-        """:meth:`clear_alert` for many fingerprints in one transaction (a resolved webhook);
-        each fingerprint's receipt, in the order given."""
+        """:meth:`clear_alert` for many fingerprints in one transaction: each receipt, in order."""
         return self.handle(c.ClearAlerts(fingerprints=fingerprints, by=by))
 
     def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:
@@ -234,9 +235,8 @@ class IncidentDesk:
         )
 
     def resolve_incident(self, incident_id: str, by: Actor, resolution: str) -> ServiceIncident:
-        """Service is restored: linked tickets not yet solved get the resolution and are solved.
-
-        Its alerts stop being active: a repeat of their fingerprints opens a new alert."""
+        """Service is restored: linked tickets not yet solved get the resolution and are
+        solved; its alerts stop being active (a repeat of their fingerprints opens a new one)."""
         return self.handle(c.ResolveIncident(incident_id=incident_id, by=by, resolution=resolution))
 
     def reopen_incident(self, incident_id: str, by: Actor, reason: str) -> ServiceIncident:

@@ -56,6 +56,7 @@ from ..domain.checks import check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
+    DecodeError,
     IncidentLifecycleError,
     InvalidInput,
     NotFound,
@@ -1186,6 +1187,18 @@ class _Transaction:
             delivered=counts.get("delivered", 0),
             dead=counts.get("dead", 0),
         )
+
+    def oldest_pending_at(self) -> datetime | None:
+        # A fan-out's entries share one message: each pending message's time is read once
+        # and compared in Python (stored times keep their offset: text order is not time).
+        rows = self._q(
+            "SELECT m.created_at FROM messages m WHERE m.id IN "
+            "(SELECT o.message_id FROM outbox o WHERE o.state = 'pending')"
+        ).fetchall()
+        try:
+            return min((datetime.fromisoformat(row[0]) for row in rows), default=None)
+        except (TypeError, ValueError) as error:
+            raise DecodeError(f"messages.created_at: {error}") from error
 
     def next_due_at(self) -> datetime | None:
         row = self._q(f"SELECT min(o.next_at) FROM outbox o WHERE {DUE}").fetchone()
