@@ -65,7 +65,7 @@ def build_cases(
         # Quick PostgreSQL triage: a tenth of the reports (a commit per report, each a
         # round trip to the server and a WAL flush, would make it the slowest quick row).
         "triage": lambda backend, make: triage_cases(
-            backend, make, reports // 10 if quick and backend == "postgres" else reports, small, large
+            backend, make, reports // (10 if quick and backend == "postgres" else 1), small, large
         ),
         "fanout": lambda backend, make: fanout_cases(backend, make, tickets),
         "intake": lambda backend, make: intake_cases(

@@ -32,11 +32,11 @@ import attrs
 from .desk import IncidentDesk
 from .domain.checks import check_int, check_non_negative
 from .domain.errors import IncidentLifecycleError, InvalidInput
-from .notifications import one_line
+from .logs import fields
 
 __all__ = ["RelayTotals", "RelayWorker", "Waker"]
 
-LOG = logging.getLogger("incident_lifecycle.worker")
+LOG = logging.getLogger(__name__)
 
 
 class Waker(Protocol):
@@ -124,7 +124,11 @@ class RelayWorker:
                 waker: Waker = make()
                 return waker
             except IncidentLifecycleError as error:
-                LOG.warning("cannot listen for enqueues, polling: %s", one_line(error, 300))
+                LOG.warning(
+                    "cannot listen for enqueues, polling: %s",
+                    error,
+                    extra=fields("worker_listen_failed", error=error),
+                )
         return _Sleeper(self._stopping)
 
     def run(self, max_rounds: int | None = None) -> RelayTotals:
@@ -156,7 +160,11 @@ class RelayWorker:
                 if waker.wait(min(left, 1.0)):
                     return True
             except IncidentLifecycleError as error:
-                LOG.warning("listening for enqueues failed, polling: %s", one_line(error, 300))
+                LOG.warning(
+                    "listening for enqueues failed, polling: %s",
+                    error,
+                    extra=fields("worker_listen_failed", error=error),
+                )
                 waker.close()
                 self._stopping.wait(min(left, 1.0))
         return False
@@ -168,7 +176,11 @@ class RelayWorker:
             report = self.desk.deliver(batch_size=self.batch_size, max_batches=1)
         except IncidentLifecycleError as error:
             self.totals.failed_rounds += 1
-            LOG.warning("relay round failed, retrying: %s", one_line(error, 300))
+            LOG.warning(
+                "relay round failed, retrying: %s",
+                error,
+                extra=fields("worker_round_failed", error=error),
+            )
             return self.idle_seconds
         self.totals.batches += report.batches
         self.totals.delivered += report.delivered
@@ -191,4 +203,8 @@ class RelayWorker:
         pruned = self.desk.prune_delivered(self.prune_after)
         self.totals.pruned += pruned
         if pruned:
-            LOG.info("pruned %d delivered notification(s)", pruned)
+            LOG.info(
+                "pruned %d delivered notification(s)",
+                pruned,
+                extra=fields("worker_pruned", pruned=pruned),
+            )
