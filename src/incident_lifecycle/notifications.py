@@ -227,6 +227,9 @@ class DeliveryStatus(enum.StrEnum):
     """A transient failure: try again later (optionally not before ``retry_after``)."""
     REJECTED = "rejected"
     """A permanent failure: dead-letter it."""
+    THROTTLED = "throttled"
+    """Not tried: the outlet asked to slow down (HTTP 429). Not a failed attempt: the
+    relay pauses the notifier's route for ``retry_after`` and sends it again then."""
 
 
 def _to_delivery_status(value: DeliveryStatus | str) -> DeliveryStatus:
@@ -269,6 +272,12 @@ class DeliveryResult:
     def rejected(cls, key: str, error: str = "") -> DeliveryResult:
         """A permanent failure."""
         return cls(key=key, status=DeliveryStatus.REJECTED, error=error)
+
+    @classmethod
+    def throttled(cls, key: str, after: timedelta | None, error: str = "") -> DeliveryResult:
+        """The outlet asked to wait ``after`` (its retry-after; ``None``: the relay's base
+        wait) before anything more is sent on this notification's route."""
+        return cls(key=key, status=DeliveryStatus.THROTTLED, retry_after=after, error=error)
 
 
 # -- safe text ---------------------------------------------------------------

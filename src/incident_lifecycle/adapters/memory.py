@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.alerts import Alert, new_occurrences
-from ..domain.checks import check_limit
+from ..domain.checks import check_int, check_limit
 from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -626,10 +626,17 @@ class _Transaction:
         return None
 
     def claim_due(
-        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
+        self,
+        now: datetime,
+        limit: int | None,
+        lease_until: datetime,
+        claim: str,
+        *,
+        per_recipient: int = 1,
     ) -> Sequence[OutboxEntry]:
         self._check()
         wanted = _cap(limit)
+        depth = check_int("per_recipient", per_recipient, minimum=1)
         t = self._t
         claimed: list[OutboxEntry] = []
         popped: list[tuple[datetime, int, str]] = []
@@ -680,6 +687,19 @@ class _Transaction:
             else:
                 due.push(lease_until, entry.seq, entry.key)
             claimed.append(entry.snapshot())
+        if depth > 1:
+            for leader in touched[:]:
+                for behind in t.queues.following(leader.recipient, depth - 1):
+                    follower = entries[behind]
+                    if len(claimed) >= wanted or follower.next_at > now:
+                        break
+                    touched.append(follower)
+                    olds.append(follower.state_tuple())
+                    follower._state_attempts += 4
+                    follower.claim = claim
+                    follower.next_at = lease_until
+                    follower.updated_at = now
+                    claimed.append(follower.snapshot())
 
         def undo() -> None:
             for entry, old in zip(touched, olds, strict=True):
@@ -752,6 +772,21 @@ class _Transaction:
         self._check()
         if self._finish([key], OutboxState.DEAD, error, now):
             self._put(self._t.dead, key, None)
+
+    def defer(self, keys: Collection[str], not_before: datetime, now: datetime) -> None:
+        self._check()
+        for key in keys:
+            entry = self._t.entries.get(key)
+            if entry is None or entry._state_attempts & 3:  # not pending
+                continue
+            self._remember(entry)
+            entry.claim = None
+            entry.next_at = not_before
+            entry.updated_at = now
+            if entry._state_attempts >= 4:
+                entry._state_attempts -= 4  # the claim's attempt given back
+            if self._t.queues.head(entry.recipient) == key:
+                self._t.heap.push(not_before, entry.seq, key)
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         self._check()
@@ -847,6 +882,11 @@ class _Queues:
         if found is None:
             return []
         return [found] if isinstance(found, str) else list(found)
+
+    def following(self, recipient: str, count: int) -> list[str]:
+        """Up to ``count`` keys queued right behind the head."""
+        found = self._by.get(recipient)
+        return [] if found is None or isinstance(found, str) else found[1 : count + 1]
 
     def append(self, recipient: str, key: str) -> bool:
         """Add ``key`` last; True if it is now the head."""

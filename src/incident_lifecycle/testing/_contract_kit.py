@@ -506,11 +506,19 @@ def apply_link(
 
 
 def claim_keys(
-    store: Store, at: datetime, *, limit: int = 10, lease: timedelta = 2 * MINUTE
+    store: Store,
+    at: datetime,
+    *,
+    limit: int = 10,
+    lease: timedelta = 2 * MINUTE,
+    per_recipient: int = 1,
 ) -> list[str]:
     """Claim what is due at ``at`` (committed) and return the keys."""
     with store.transaction() as tx:
-        return [e.key for e in tx.claim_due(at, limit, at + lease, "relay")]
+        if per_recipient == 1:  # the port's default, as a relay of one message per turn calls it
+            return [e.key for e in tx.claim_due(at, limit, at + lease, "relay")]
+        claimed = tx.claim_due(at, limit, at + lease, "relay", per_recipient=per_recipient)
+        return [e.key for e in claimed]
 
 
 def outbox_view(store: Store, keys: Sequence[str]) -> dict[str, object]:
