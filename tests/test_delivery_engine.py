@@ -398,3 +398,41 @@ def test_per_recipient_is_checked() -> None:
     """A relay refuses a ``per_recipient`` below one, naming it."""
     with pytest.raises(ValueError, match="per_recipient"):
         Relay(InMemoryStore(), Outlet(), FakeClock(T0), per_recipient=0)
+
+
+class Remembering(Outlet):
+    """An outlet that can tell what it already shows (as a marker on a ticket would)."""
+
+    def __init__(self, shown: set[str], broken: bool = False) -> None:
+        super().__init__()
+        self.shown = shown
+        self.broken = broken
+        self.asked: list[list[str]] = []
+
+    def already_delivered(self, batch: Sequence[Notification]) -> list[str]:
+        self.asked.append([n.key for n in batch])
+        if self.broken:
+            raise TimeoutError("lookup timed out")
+        return [n.key for n in batch if n.key in self.shown]
+
+
+def test_a_retried_notification_the_outlet_shows_is_not_sent_again() -> None:
+    """Only notifications tried before are looked up; one the outlet shows is recorded
+    delivered without a send; a lookup that fails sends nothing and retries later."""
+    clock = FakeClock(T0)
+    store = outbox(note("k0", "T-0"), note("k1", "T-1"), note("k2", "T-2"))
+    with store.transaction() as tx:
+        tx.claim_due(T0, 2, T0, "crashed-relay")  # k0 and k1 were tried, outcome unknown
+    outlet = Remembering({"k0"})
+    report = Relay(store, outlet, clock).deliver()
+    assert outlet.asked == [["k0", "k1"]]
+    assert [n.key for call in outlet.calls for n in call] == ["k1", "k2"]
+    assert (report.delivered, report.batches) == (3, 1)
+    broken = Remembering(set(), broken=True)
+    store = outbox(note("k0", "T-0"), note("k1", "T-1"))
+    with store.transaction() as tx:
+        tx.claim_due(T0, 1, T0, "crashed-relay")
+    report = Relay(store, broken, clock).deliver()
+    assert [n.key for call in broken.calls for n in call] == ["k1"]
+    assert (report.delivered, report.retried) == (1, 1)
+    assert entry(store, "k0").last_error.startswith("outcome unknown: could not check")

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .adapters.notifiers import (
         JsonLinesNotifier,
         RecordingNotifier,
+        RoutingNotifier,
     )
     from .adapters.sqlite import (
         SQLiteStore,
@@ -118,6 +119,7 @@ if TYPE_CHECKING:
         MessageTemplate,
         Notification,
         RecipientKind,
+        StatusPageUpdate,
         Templates,
         Topic,
     )
@@ -178,9 +180,11 @@ _LAZY = {
     "OutboxStats": "ports",
     "RecipientKind": "notifications",
     "RecordingNotifier": "adapters.notifiers",
+    "RoutingNotifier": "adapters.notifiers",
     "Relay": "delivery",
     "RetryPolicy": "delivery",
     "SQLiteStore": "adapters.sqlite",
+    "StatusPageUpdate": "notifications",
     "Store": "ports",
     "StoreTransaction": "ports",
     "SystemClock": "ports",
@@ -278,6 +282,7 @@ __all__ = [
     "RetryPolicy",
     "Review",
     "Role",
+    "RoutingNotifier",
     "SEV0",
     "SEV1",
     "SEV2",
@@ -287,6 +292,7 @@ __all__ = [
     "ServiceIncident",
     "Severity",
     "SeverityScale",
+    "StatusPageUpdate",
     "StatusUpdate",
     "Store",
     "StoreError",

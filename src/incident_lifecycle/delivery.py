@@ -261,6 +261,9 @@ class Relay:
             group_batches = getattr(notifier, "group_batches", False) is True
         self.group_batches = group_batches
         self._route: Route | None = getattr(notifier, "route", None)
+        self.check_delivered: Callable[[Sequence[Notification]], Iterable[str]] | None = getattr(
+            notifier, "already_delivered", None
+        )
         self.order_broken = False
         """Set when the notifier delivered a message after an earlier one of the same
         recipient in the batch was not: from then on, one message per recipient per round."""
@@ -371,14 +374,46 @@ class _Round:
                 else:
                     sendable.append(entry)
             answers = _Answers()
+            answered = list(sendable)
+            if sendable and relay.check_delivered is not None:
+                sendable = self._drop_delivered(sendable, answers)
             if sendable:
                 notes = [entry.notification for entry in sendable]
-                answers = read_answers(notes, functools.partial(relay.notifier.send, notes))
+                sent = read_answers(notes, functools.partial(relay.notifier.send, notes))
+                answers.results.update(sent.results)
+                answers.unknown.update(sent.unknown)
+                answers.errors.extend(sent.errors)
                 self.totals["batches"] += 1
                 for error in answers.errors:
                     self.errors.append(error)
                     LOG.warning("delivery batch: %s", error)
-            self._record(sendable, answers, put_back)
+            self._record(answered, answers, put_back)
+
+    def _drop_delivered(self, entries: list[OutboxEntry], answers: _Answers) -> list[OutboxEntry]:
+        """Ask the notifier which of the entries tried before it already shows (a re-send
+        after a crash or a timeout); those are answered delivered and not sent again."""
+        check = self.relay.check_delivered
+        assert check is not None
+        maybe = [e for e in entries if e.attempts > 1]
+        if not maybe:
+            return entries
+        notes = [e.notification for e in maybe]
+        try:
+            found = {key for key in check(notes) if isinstance(key, str)}
+        except Exception as exc:  # cannot tell: not sent again now, retried later
+            error = one_line(
+                f"outcome unknown: could not check for an earlier delivery: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            self.errors.append(error)
+            LOG.warning("delivery batch: %s", error)
+            for e in maybe:
+                answers.unknown[e.key] = error
+            return [e for e in entries if e.attempts <= 1]
+        for e in maybe:
+            if e.key in found:
+                answers.results[e.key] = DeliveryResult.delivered(e.key)
+        return [e for e in entries if e.key not in found]
 
     def _record(
         self, sent: Sequence[OutboxEntry], answers: _Answers, put_back: dict[datetime, list[str]]

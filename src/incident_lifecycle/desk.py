@@ -59,6 +59,7 @@ class IncidentDesk:
         max_conflict_retries: how often a command is retried after a conflict.
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
+        status_page: also tell the status page (``None``: if the notifier takes status pages).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class IncidentDesk:
         max_conflict_retries: int = 5,
         policy: TriagePolicy | None = None,
         seed: int | None = None,
+        status_page: bool | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
         checks.check_methods("notifier", notifier, "send")
@@ -94,12 +96,12 @@ class IncidentDesk:
             reopen_window=reopen_window,
             messages=c.Messages(templates),
             policy=DefaultTriagePolicy() if policy is None else policy,
+            status_page=c.wants_status_page(notifier, status_page),
         )
         self.store, self.notifier, self.retry = store, notifier, retry
         self.clock: Clock = clock
         self.relay = Relay(store, notifier, self.clock, self.retry, seed=seed)
-        # The configuration, as attributes (``ownership`` is the map the ``own`` command changes).
-        self.ownership = self.config.ownership
+        self.ownership = self.config.ownership  # the map the ``own`` command changes
         self.scale, self.grouping = self.config.scale, self.config.grouping
         self.policy, self.reopen_window = self.config.policy, self.config.reopen_window
 

@@ -19,7 +19,7 @@ from .domain.alerts import Alert
 from .domain.events import DomainEvent
 from .domain.incidents import ServiceIncident, StatusUpdate
 from .domain.reports import CustomerReport, ReportStatus
-from .notifications import DeliveryResult, FanOut, Notification
+from .notifications import DeliveryResult, FanOut, Notification, RecipientKind
 
 __all__ = [
     "Clock",
@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "SystemClock",
+    "takes_status_page",
 ]
 
 
@@ -79,11 +80,24 @@ class Notifier(Protocol):
       pauses the whole notifier.
     - ``group_batches: bool``: true to receive one batch per (recipient kind,
       topic, locale), so a bulk API can send each batch as it is.
+    - ``already_delivered(notifications) -> keys``: asked about notifications
+      tried before (a crash or a timeout may have hidden a delivery); those it
+      names are recorded delivered and not sent again.
+    - ``recipient_kinds``: the kinds it takes (see :func:`takes_status_page`).
     """
 
     def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
         """Send ``batch``; return one result per notification."""
         ...
+
+
+def takes_status_page(notifier: object) -> bool:
+    """Whether ``notifier`` says it takes status-page notifications: its optional
+    ``recipient_kinds`` (a ``RoutingNotifier``'s routed kinds, the status page outlet's)
+    holds ``RecipientKind.STATUS_PAGE``. A desk sends to the status page only then, unless
+    told otherwise (``IncidentDesk(status_page=...)``)."""
+    kinds = getattr(notifier, "recipient_kinds", ())
+    return isinstance(kinds, Collection) and RecipientKind.STATUS_PAGE in kinds
 
 
 class OutboxState(enum.StrEnum):

@@ -232,9 +232,13 @@ IDS = ils.identifiers()
 
 @st.composite
 def any_notifications(draw: st.DrawFn, recipient: str | None = None) -> Notification:
-    """Valid notifications of any kind and topic (customer topics only to tickets)."""
+    """Valid notifications of any kind and topic (customer topics only to tickets, status
+    updates and resolutions only to the status page)."""
     kind = draw(st.sampled_from(tuple(RecipientKind)))
-    topics = CUSTOMER_TOPIC_LIST if kind is RecipientKind.TICKET else tuple(Topic)
+    topics = {
+        RecipientKind.TICKET: CUSTOMER_TOPIC_LIST,
+        RecipientKind.STATUS_PAGE: (Topic.STATUS_UPDATE, Topic.RESOLUTION),
+    }.get(kind, tuple(Topic))
     return Notification(
         key=draw(ils.identifiers(max_size=512)),
         recipient=draw(IDS) if recipient is None else recipient,
