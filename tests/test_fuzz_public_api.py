@@ -596,6 +596,7 @@ CTOR: dict[str, CtorParam] = {
         _optional(_is(TriagePolicy)),
     ),
     "seed": CtorParam(st.sampled_from([None, 0, -1, 2**64]), _optional(_integer)),
+    "status_page": CtorParam(st.sampled_from([None, True, False]), _optional(_is(bool))),
 }
 """Every parameter of ``IncidentDesk(...)``: valid values, and what is of the right kind."""
 

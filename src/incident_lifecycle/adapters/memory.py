@@ -648,26 +648,38 @@ class _Transaction:
         held = self._lease_head(unleased)
         entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
+        mine: set[str] = set()  # claimed by this call: a lease that ends at ``now`` (at the
+        # end of time) leaves such an entry due again; it is never claimed twice in one call
+        skipped: list[tuple[datetime, int, str]] = []
         while len(claimed) < wanted:
             entry: _Entry | None = None
             head = due.peek() if due else None
             if head is not None and head[0] <= now:
                 when, seq, key = head
+                if held is not None and held.key in mine:
+                    held = None  # the lane's rest was leased by this call too
+                    continue
                 if held is not None and (held.next_at, held.seq) < (when, seq):
                     entry = held  # its lease ended even before this due entry
                     unleased.append((leased.popleft(), leased_at.popleft()))
                     held = self._lease_head(unleased)
                 else:
+                    if key in mine and entries[key].next_at == when:
+                        skipped.append(due.pop())  # pushed back when the loop ends
+                        continue
                     popped.append(due.pop())
                     entry = self._live_head(when, key)
                     if entry is None:
                         continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
+                if held.key in mine:
+                    break  # the lane's rest was leased by this call too
                 entry = held
                 unleased.append((leased.popleft(), leased_at.popleft()))
                 held = self._lease_head(unleased)
             if entry is None:
                 break
+            mine.add(entry.key)
             touched.append(entry)
             olds.append(entry.state_tuple())
             entry._state_attempts += 4  # one more attempt (see _Entry)
@@ -687,12 +699,19 @@ class _Transaction:
             else:
                 due.push(lease_until, entry.seq, entry.key)
             claimed.append(entry.snapshot())
+        for item in skipped:
+            due.push(*item)
         if depth > 1:
-            for leader in touched[:]:
+            # Each recipient once, each entry once (a lease ending at ``now``, at the end
+            # of time, leaves a claimed entry due again within the same claim).
+            taken = mine
+            leaders = {entry.recipient: entry for entry in touched}
+            for leader in leaders.values():
                 for behind in t.queues.following(leader.recipient, depth - 1):
                     follower = entries[behind]
-                    if len(claimed) >= wanted or follower.next_at > now:
+                    if len(claimed) >= wanted or follower.next_at > now or behind in taken:
                         break
+                    taken.add(behind)
                     touched.append(follower)
                     olds.append(follower.state_tuple())
                     follower._state_attempts += 4
