@@ -90,6 +90,7 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.commands import COMMANDS
+from incident_lifecycle.telemetry import Telemetry
 from incident_lifecycle.testing import FakeClock
 from incident_lifecycle.testing import strategies as ils
 
@@ -596,6 +597,7 @@ CTOR: dict[str, CtorParam] = {
         _optional(_is(TriagePolicy)),
     ),
     "seed": CtorParam(st.sampled_from([None, 0, -1, 2**64]), _optional(_integer)),
+    "telemetry": CtorParam(st.sampled_from([None, Telemetry()]), _optional(_is(Telemetry))),
     "status_page": CtorParam(st.sampled_from([None, True, False]), _optional(_is(bool))),
 }
 """Every parameter of ``IncidentDesk(...)``: valid values, and what is of the right kind."""

@@ -36,15 +36,17 @@ from .domain.actors import Actor, Role
 from .domain.checks import check_aware, check_int, check_non_negative, shifted
 from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
+from .logs import fields
 from .notifications import DeliveryResult, DeliveryStatus, Notification, one_line
 from .ports import Clock, Notifier, OutboxEntry, Store, StoreTransaction
+from .telemetry import Telemetry
 
 __all__ = ["DeliveryReport", "Relay", "RetryPolicy"]
 
 Route = Callable[[Notification], str]
 
-LOG = logging.getLogger("incident_lifecycle.delivery")
-"""Delivery failures are logged here, each record on one line (user text neutralised)."""
+LOG = logging.getLogger(__name__)
+"""Delivery failures and batches are logged here, each record one line (see ``logs``)."""
 
 RELAY_ACTOR = Actor(name="outbox-relay", role=Role.MONITORING, team=None)
 
@@ -251,6 +253,7 @@ class Relay:
         seed: int | None = None,
         per_recipient: int = 10,
         group_batches: bool | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -271,6 +274,8 @@ class Relay:
         """Routes paused by a throttle, and until when (this relay's own knowledge)."""
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         self.name = f"relay-{uuid.uuid4().hex[:12]}"
+        self.telemetry = Telemetry() if telemetry is None else telemetry
+        """Counts attempts and rounds, and traces each round (one span per claimed batch)."""
 
     def _now(self) -> datetime:
         """The clock's time, aware and in UTC (``InvalidInput`` naming ``now`` otherwise)."""
@@ -303,10 +308,29 @@ class Relay:
                 break
             rounds += 1
             totals["attempted"] += len(claimed)
-            _Round(self, now, totals, errors).run(claimed)
+            before = dict(totals)
+            with self.telemetry.delivery_batch(claimed, self.name) as span:
+                round_ = _Round(self, now, totals, errors)
+                round_.run(claimed)
+                self.telemetry.count_attempts(round_.sent, round_.results)
+                counts = {k: totals[k] - before[k] for k in ("delivered", "retried", "dead")}
+                LOG.debug(
+                    "delivery batch of %d: %d delivered, %d retried, %d dead",
+                    len(claimed),
+                    counts["delivered"],
+                    counts["retried"],
+                    counts["dead"],
+                    extra=fields(
+                        "delivery_batch", relay=self.name, batch_size=len(claimed), **counts
+                    ),
+                )
+                span.set_all({f"incident_lifecycle.batch.{k}": v for k, v in counts.items()})
+                failed = len(errors) > len(round_.errors_before)
+                span.set("incident_lifecycle.outcome", "notifier_error" if failed else "ok")
         with self.store.transaction() as tx:
             stats = tx.outbox_stats()
             next_due = tx.next_due_at()
+        self.telemetry.relay_ran(self._now())
         return DeliveryReport(
             batches=totals["batches"],
             attempted=totals["attempted"],
@@ -334,7 +358,12 @@ class Relay:
         wait = max(timedelta(0), min(wait, self.policy.max_retry_after))
         until = max(shifted(now, wait), self.paused.get(route, now))
         self.paused[route] = until
-        LOG.info("route %r throttled until %s", one_line(route), until.isoformat())
+        LOG.info(
+            "route %s throttled until %s",
+            one_line(route),
+            until.isoformat(),
+            extra=fields("route_throttled", relay=self.name, route=route, until=until.isoformat()),
+        )
         return until
 
     def wait_after_failure(self, entry: OutboxEntry, retry_after: timedelta | None) -> timedelta:
@@ -355,6 +384,11 @@ class _Round:
         self.errors = errors
         self.blocked: set[str] = set()
         """Recipients with a message not delivered this round: their later ones are held."""
+        self.sent: list[OutboxEntry] = []
+        """The entries handed to the notifier (or found delivered) this round."""
+        self.results: dict[str, DeliveryResult] = {}
+        """Their answers, by key (what the telemetry counts)."""
+        self.errors_before = list(errors)
 
     def run(self, claimed: Sequence[OutboxEntry]) -> None:
         relay = self.relay
@@ -385,8 +419,9 @@ class _Round:
                 answers.errors.extend(sent.errors)
                 self.totals["batches"] += 1
                 for error in answers.errors:
-                    self.errors.append(error)
-                    LOG.warning("delivery batch: %s", error)
+                    self._report(error, len(notes))
+            self.sent += answered
+            self.results.update(answers.results)
             self._record(answered, answers, put_back)
 
     def _drop_delivered(self, entries: list[OutboxEntry], answers: _Answers) -> list[OutboxEntry]:
@@ -405,8 +440,7 @@ class _Round:
                 f"outcome unknown: could not check for an earlier delivery: "
                 f"{type(exc).__name__}: {exc}"
             )
-            self.errors.append(error)
-            LOG.warning("delivery batch: %s", error)
+            self._report(error, len(maybe))
             for e in maybe:
                 answers.unknown[e.key] = error
             return [e for e in entries if e.attempts <= 1]
@@ -483,6 +517,13 @@ class _Round:
             one_line(entry.notification.recipient),
             entry.attempts,
             text,
+            extra=fields(
+                "notification_dead_lettered",
+                key=entry.key,
+                recipient=entry.notification.recipient,
+                attempts=entry.attempts,
+                error=text,
+            ),
         )
         self.totals["dead"] += 1
         return NotificationDeadLettered(
@@ -500,5 +541,24 @@ class _Round:
             f"{entry.notification.recipient} was not delivered (the order contract is broken)"
         )
         self.errors.append(error)
-        LOG.warning("delivery batch: %s", error)
+        LOG.warning(
+            "delivery batch: %s",
+            error,
+            extra=fields(
+                "notifier_broke_order",
+                relay=self.relay.name,
+                key=entry.key,
+                recipient=entry.notification.recipient,
+            ),
+        )
         self.relay.order_broken = True
+
+    def _report(self, error: str, size: int) -> None:
+        self.errors.append(error)
+        LOG.warning(
+            "delivery batch failed, will retry: %s",
+            error,
+            extra=fields(
+                "delivery_batch_failed", relay=self.relay.name, batch_size=size, error=error
+            ),
+        )

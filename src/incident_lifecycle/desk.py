@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from . import commands as c
@@ -36,6 +37,7 @@ from .lifecycle import DEFAULT_REOPEN_WINDOW
 from .metrics import Metrics, compute_metrics
 from .notifications import DEFAULT_TEMPLATES, Templates
 from .ports import Clock, Notifier, OutboxEntry, OutboxStats, Store, StoreTransaction, SystemClock
+from .telemetry import Telemetry
 from .triage import DefaultTriagePolicy, TriageDecision, TriagePolicy
 
 __all__ = ["MONITORING_ACTOR", "ClearReceipt", "IncidentDesk"]
@@ -59,6 +61,7 @@ class IncidentDesk:
         max_conflict_retries: how often a command is retried after a conflict.
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
+        telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
         status_page: also tell the status page (``None``: if the notifier takes status pages).
     """
 
@@ -77,6 +80,7 @@ class IncidentDesk:
         max_conflict_retries: int = 5,
         policy: TriagePolicy | None = None,
         seed: int | None = None,
+        telemetry: Telemetry | None = None,
         status_page: bool | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
@@ -84,10 +88,10 @@ class IncidentDesk:
         clock = SystemClock() if clock is None else clock
         checks.check_methods("clock", clock, "now")
         retry = RetryPolicy() if retry is None else retry
-        if not isinstance(retry, RetryPolicy):
-            raise InvalidInput("retry", f"must be a RetryPolicy, not {type(retry).__name__}")
-        if seed is not None:
-            checks.check_int("seed", seed)
+        telemetry = Telemetry() if telemetry is None else telemetry
+        checks.check_instance("retry", retry, RetryPolicy)
+        checks.check_instance("telemetry", telemetry, Telemetry)
+        checks.check_int("seed", 0 if seed is None else seed)
         self.max_conflict_retries = checks.check_int("max_conflict_retries", max_conflict_retries)
         self.config = c.DeskConfig(
             ownership=ownership,
@@ -98,9 +102,9 @@ class IncidentDesk:
             policy=DefaultTriagePolicy() if policy is None else policy,
             status_page=c.wants_status_page(notifier, status_page),
         )
-        self.store, self.notifier, self.retry = store, notifier, retry
+        self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
         self.clock: Clock = clock
-        self.relay = Relay(store, notifier, self.clock, self.retry, seed=seed)
+        self.relay = Relay(store, notifier, clock, retry, seed=seed, telemetry=self.telemetry)
         self.ownership = self.config.ownership  # the map the ``own`` command changes
         self.scale, self.grouping = self.config.scale, self.config.grouping
         self.policy, self.reopen_window = self.config.policy, self.config.reopen_window
@@ -110,18 +114,15 @@ class IncidentDesk:
         return self.config.owner_of(product)
 
     def handle(self, command: Command[T] | Operation[T]) -> T:
-        """Run any command: one transaction, retried after a conflict (see ``commands``)."""
+        """Run any command: one transaction, retried after a conflict (see ``commands``);
+        traced and counted by :attr:`telemetry` (one span ``incident_lifecycle.<op>``)."""
         if isinstance(command, Operation):
-            return command.apply(self)
+            return self.telemetry.observe(command, self.store, partial(command.apply, self))
         if not isinstance(command, Command):
             raise InvalidInput("command", f"must be a Command, not {type(command).__name__}")
-        return c.run(
-            command,
-            store=self.store,
-            clock=self.clock,
-            config=self.config,
-            max_conflict_retries=self.max_conflict_retries,
-        )
+        run = partial(c.run, command, store=self.store, clock=self.clock, config=self.config)
+        retries = partial(run, max_conflict_retries=self.max_conflict_retries)
+        return self.telemetry.observe(command, self.store, retries)
 
     def _read(self, query: Callable[[StoreTransaction], T]) -> T:
         return c.read(self.store, query, max_conflict_retries=self.max_conflict_retries)
@@ -155,8 +156,7 @@ class IncidentDesk:
     def clear_alerts(
         self, fingerprints: Sequence[str], by: Actor | None = None
     ) -> Mapping[str, ClearReceipt]:
-        """:meth:`clear_alert` for many fingerprints in one transaction (a resolved webhook);
-        each fingerprint's receipt, in the order given."""
+        """:meth:`clear_alert` for many fingerprints, one transaction: receipts in given order."""
         return self.handle(c.ClearAlerts(fingerprints=fingerprints, by=by))
 
     def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:

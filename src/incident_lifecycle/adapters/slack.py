@@ -9,7 +9,6 @@ See ``docs/outlets.md``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +20,6 @@ from .http import HttpSettings, Pacer, check_base_url, describe_error, parse_ret
 
 __all__ = ["SlackNotifier", "slack_escape"]
 
-LOG = logging.getLogger("incident_lifecycle.adapters.slack")
 TEXT_MAX = 39_000
 """Slack truncates a message's text past 40,000 characters: a digest is cut before."""
 _PERMANENT = {400, 403, 404, 410}

@@ -11,7 +11,6 @@ posted again. At most one request per second per page. See ``docs/outlets.md``.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +30,6 @@ from .http import HttpSettings, Pacer, check_base_url, describe_error, parse_ret
 
 __all__ = ["COMPONENT_STATUS", "StatuspageNotifier"]
 
-LOG = logging.getLogger("incident_lifecycle.adapters.statuspage")
 COMPONENT_STATUS = {
     "critical": "major_outage",
     "major": "partial_outage",

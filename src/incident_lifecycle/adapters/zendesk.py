@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain.errors import InvalidInput
+from ..logs import fields
 from ..notifications import (
     DeliveryResult,
     Notification,
@@ -33,7 +34,7 @@ from .http import HttpSettings, Pacer, check_base_url, describe_error, parse_ret
 
 __all__ = ["ZendeskNotifier", "marker_tag"]
 
-LOG = logging.getLogger("incident_lifecycle.adapters.zendesk")
+LOG = logging.getLogger(__name__)
 
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved")
 CHUNK = 100
@@ -293,7 +294,11 @@ class ZendeskNotifier:
                             finished[job["id"]] = job
                             del pending[job["id"]]
             except (_Failure, _Throttled) as error:
-                LOG.warning("polling Zendesk job statuses failed: %s", error)
+                LOG.warning(
+                    "polling Zendesk job statuses failed: %s",
+                    error,
+                    extra=fields("zendesk_poll_failed", jobs=len(pending), error=str(error)),
+                )
                 break
         for job_id, notes, target in jobs:
             job = finished.get(job_id)

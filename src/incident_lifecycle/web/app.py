@@ -34,6 +34,7 @@ from ..domain.errors import (
 from ..domain.incidents import ACTIVE_STATUSES, incident_order
 from ..formats.base import Decoded, Dropped, FormatError
 from ..formats.memo import SignalMemo
+from ..logs import fields
 from ..notifications import one_line
 from .problems import Problem
 from .requests import (
@@ -65,13 +66,15 @@ __all__ = [
     "create_app",
 ]
 
-LOG = logging.getLogger("incident_lifecycle.web")
-"""One line per request: method, path, status, milliseconds, what was done or refused."""
+LOG = logging.getLogger(__name__)
+"""One line per request: method, path, status, milliseconds, what was done or refused
+(records ``http_request`` and ``http_internal_error``, see ``logs``)."""
 
 ALERT_SOURCES = ("alertmanager", "grafana", "pagerduty", "opsgenie")
 """The monitoring sources of ``POST /v1/alerts/{source}``, each a module of ``formats``."""
-TOKEN_SCOPES = (*ALERT_SOURCES, "reports", "incidents")
-"""What a bearer token may be for: a source's alerts, customer reports, incident reads."""
+TOKEN_SCOPES = (*ALERT_SOURCES, "reports", "incidents", "metrics")
+"""What a bearer token may be for: a source's alerts, customer reports, incident reads, the
+Prometheus scrape of ``GET /metrics``."""
 DEFAULT_REPORTER = Actor(name="helpdesk", role=Role.SUPPORT)
 """Who triages the reports posted to ``/v1/reports`` unless ``create_app`` is told."""
 MIN_TOKEN = 16
@@ -168,6 +171,7 @@ class IntakeApp:
         self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = pagerduty_answer()
         opsgenie = format_function("opsgenie", "answer"), format_function("opsgenie", "close")
         self.opsgenie_answer, self.opsgenie_close = opsgenie
+        self._collector: Any = None  # the Prometheus collector, made on the first scrape
 
     # -- WSGI -------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -181,7 +185,12 @@ class IntakeApp:
         except Problem as problem:
             response = self._problem(problem, note)
         except Exception:
-            LOG.exception("%s %s: unexpected error", method, one_line(path, 200))
+            LOG.exception(
+                "%s %s: unexpected error",
+                one_line(method, 16),
+                one_line(path, 200),
+                extra=fields("http_internal_error", method=method, path=path),
+            )
             response = self._problem(
                 Problem(kind="internal-error", detail="an unexpected error; see the log"), note
             )
@@ -212,8 +221,24 @@ class IntakeApp:
         millis = (time.monotonic() - started) * 1000
         details = " ".join(f"{k}={one_line(v, 120)}" for k, v in note.items())
         level = logging.WARNING if status.startswith("5") else logging.INFO
+        extra = fields(
+            "http_request",
+            method=method,
+            path=path,
+            status=int(status[:3]),
+            millis=round(millis, 1),
+            problem=note.get("problem"),
+            field=note.get("field"),
+        )
         LOG.log(
-            level, "%s %s %s %.1fms %s", method, one_line(path, 200), status[:3], millis, details
+            level,
+            "%s %s %s %.1fms %s",
+            one_line(method, 16),
+            one_line(path, 200),
+            status[:3],
+            millis,
+            details,
+            extra=extra,
         )
 
     # -- routing ----------------------------------------------------------------------
@@ -240,6 +265,8 @@ class IntakeApp:
     ) -> tuple[tuple[str, ...], Callable[[WSGIEnvironment, float, dict[str, object]], Response]]:
         if path == "/healthz":
             return ("GET",), self._health
+        if path == "/metrics":
+            return ("GET",), self._metrics
         if path == "/v1/reports":
             return ("POST",), self._report
         if path == "/v1/incidents":
@@ -295,6 +322,19 @@ class IntakeApp:
             },
         )
 
+    def _metrics(self, environ: WSGIEnvironment, _s: float, note: dict[str, object]) -> Response:
+        """The Prometheus scrape (``incident_lifecycle.prometheus``; the ``prometheus`` extra)."""
+        self._authenticate("metrics", environ)
+        query(environ, ())
+        if self._collector is None:
+            try:
+                from .. import prometheus
+            except ImportError as error:
+                raise Problem(kind="not-implemented", detail=str(error)) from None
+            self._collector = prometheus.IncidentCollector(self.desk)
+        body, content_type = self._collector.exposition(environ.get("HTTP_ACCEPT"))
+        return Response("200 OK", body, content_type=content_type)
+
     def _read(self, query_fn: Callable[[Any], Any]) -> Any:
         try:
             return c.read(
@@ -338,6 +378,7 @@ class IntakeApp:
         except InvalidInput as error:  # FormatError: the payload is not of its format
             raise Problem(kind="invalid-payload", detail=error.reason, field=error.field) from None
         decoded = self._owned(decoded)
+        self.desk.telemetry.count_refused(len(decoded.dropped))
         results = []
         for index, command in enumerate(decoded.commands):
             try:
