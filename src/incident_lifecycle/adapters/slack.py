@@ -42,6 +42,8 @@ class SlackNotifier:
     """
 
     group_batches = False
+    recipient_kinds = frozenset({RecipientKind.TEAM})
+    """The one kind it takes (``ports.takes_status_page`` reads it)."""
 
     def __init__(
         self,

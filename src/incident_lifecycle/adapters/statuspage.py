@@ -57,6 +57,8 @@ class StatuspageNotifier:
     """
 
     group_batches = False
+    recipient_kinds = frozenset({RecipientKind.STATUS_PAGE})
+    """The one kind it takes (``ports.takes_status_page`` reads it)."""
 
     def __init__(
         self,

@@ -74,6 +74,8 @@ class ZendeskNotifier:
     """
 
     group_batches = True
+    recipient_kinds = frozenset({RecipientKind.TICKET})
+    """The one kind it takes (``ports.takes_status_page`` reads it)."""
 
     def __init__(
         self,
