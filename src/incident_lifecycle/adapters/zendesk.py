@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,11 +32,12 @@ from ..notifications import (
 )
 from .http import HttpSettings, Pacer, check_base_url, describe_error, parse_retry_after
 
-__all__ = ["ZendeskNotifier", "marker_tag"]
+__all__ = ["CHUNK", "TICKET_STATUSES", "ZendeskNotifier", "marker_tag"]
 
 LOG = logging.getLogger(__name__)
 
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved")
+"""The ticket statuses ``statuses`` may set."""
 CHUNK = 100
 """Zendesk's limit of tickets per ``update_many`` call."""
 _DONE = frozenset({"completed", "failed", "killed"})
@@ -432,7 +433,3 @@ def _seconds(field: str, value: object, *, zero: bool = False) -> float:
     if value < 0 or (not zero and value == 0) or value == float("inf"):
         raise InvalidInput(field, "must be a finite number of seconds above zero")
     return float(value)
-
-
-__all__ += ["TICKET_STATUSES"]
-_ = Collection  # re-exported names stay typed

@@ -25,7 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+__all__ = ["Fault", "OutletServer", "SlackServer", "StatuspageServer", "ZendeskServer"]
+
 Answer = tuple[int, dict[str, str], bytes]
+"""A handler's answer: status, headers, body."""
 
 
 class Fault:
@@ -129,6 +132,7 @@ class OutletServer:
             self.stop()
 
     def calls(self, method: str | None = None, prefix: str = "") -> int:
+        """How many requests (of ``method``, under the path ``prefix``) were received."""
         with self.lock:
             return sum(
                 1
@@ -138,6 +142,7 @@ class OutletServer:
 
     # -- the request path ----------------------------------------------------------------
     def respond(self, handler: BaseHTTPRequestHandler, method: str, body: bytes) -> None:
+        """Answer one request: authentication, the rate limit, a queued fault, the API."""
         parts = urlsplit(handler.path)
         with self.lock:
             self.requests.append((method, parts.path))
@@ -242,6 +247,7 @@ class OutletServer:
     def handle(
         self, method: str, path: str, query: dict[str, str], document: Any
     ) -> Answer:  # pragma: no cover - each server overrides it
+        """The API's answer to one authenticated request."""
         raise NotImplementedError
 
 
@@ -281,6 +287,7 @@ class ZendeskServer(OutletServer):
         """The next this many jobs end ``failed`` without results."""
 
     def handle(self, method: str, path: str, query: dict[str, str], document: Any) -> Answer:
+        """Bulk updates, job statuses (one or many), tickets (many)."""
         if method == "PUT" and path == "/api/v2/tickets/update_many.json":
             return self._update_many(query, document)
         if method == "GET" and path == "/api/v2/job_statuses/show_many.json":
@@ -379,6 +386,7 @@ class StatuspageServer(OutletServer):
         self.incidents: dict[str, dict[str, Any]] = {}
 
     def handle(self, method: str, path: str, query: dict[str, str], document: Any) -> Answer:
+        """Create, update, list (unresolved, latest) and show the page's incidents."""
         base = f"/v1/pages/{self.page_id}/incidents"
         if not path.startswith(base):
             return _json(404, {"error": "page not found"})
@@ -463,6 +471,7 @@ class SlackServer(OutletServer):
         return f"{self.url}/services/{path}"
 
     def handle(self, method: str, path: str, query: dict[str, str], document: Any) -> Answer:
+        """Post a message to the webhook's channel."""
         channel = self.channels.get(path.removeprefix("/services/"))
         if method != "POST" or channel is None:
             return 404, {"Content-Type": "text/plain"}, b"no_service"
