@@ -9,9 +9,11 @@ Usage, from the repository root::
 
 Scenarios: storm, commands, triage, fanout, intake (Alertmanager webhooks through the
 HTTP service, in-process and over loopback), sqlite (opening a large database), relays
-(delivery throughput with 1, 2 and 4 relay processes on one PostgreSQL database). The
-rows run on memory, SQLite and, when a server answers, PostgreSQL
-(``INCIDENT_LIFECYCLE_BENCH_POSTGRES``; ``--no-postgres`` leaves them out).
+(delivery throughput with 1, 2 and 4 relay processes on one PostgreSQL database), outlets
+(one public update to 10,000 tickets through the Zendesk adapter to a local server:
+HTTP calls, unthrottled rate, and the drain under 700 requests/minute, ~10 s; 1,000
+tickets with --quick). The store rows run on memory, SQLite and, when a server answers,
+PostgreSQL (``INCIDENT_LIFECYCLE_BENCH_POSTGRES``; ``--no-postgres`` leaves them out).
 Prints one table at the end (progress goes to stderr): throughput, median
 per-item latency, time, peak memory, the ratio to a bare reference made of
 plain dicts and tuples, and the issue's target with whether the median run
@@ -36,6 +38,7 @@ from benchmarks.commands import command_cases
 from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores, postgres_missing
 from benchmarks.fanout import fanout_cases
 from benchmarks.intake import intake_cases
+from benchmarks.outlets import outlet_cases
 from benchmarks.relays import relay_cases
 from benchmarks.report import Row, results_table, scaling_table, write_json
 from benchmarks.scaling import FULL_SIZES, NOTE, PROBES, QUICK_SIZES, Curve, run_scaling
@@ -43,7 +46,7 @@ from benchmarks.sqlite_open import open_cases
 from benchmarks.storm import storm_cases
 from benchmarks.triage import triage_cases
 
-SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite", "relays")
+SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite", "relays", "outlets")
 
 
 def progress(message: str) -> None:
@@ -83,6 +86,8 @@ def build_cases(
         cases += open_cases(*((2_000, 20_000) if quick else (100_000, 1_000_000)))
     if "relays" in chosen and "postgres" in backends:
         cases += relay_cases(stores, 2_000 if quick else 40_000)
+    if "outlets" in chosen:
+        cases += outlet_cases(1_000 if quick else 10_000)
     return cases
 
 

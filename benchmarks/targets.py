@@ -20,6 +20,8 @@ class Target:
     max_p99_us: float | None = None
     max_bytes: float | None = None
     min_ratio: float | None = None
+    max_items: float | None = None
+    """For a row counting a cost (HTTP calls): at most this many."""
 
     def met(self, run: Run) -> bool:
         """Whether ``run`` keeps every bound (a bound it has no value for is not kept)."""
@@ -31,6 +33,7 @@ class Target:
             (self.max_p99_us, run.p99_us, 1),
             (self.max_bytes, run.bytes_per_item, 1),
             (self.min_ratio, run.ratio, -1),
+            (self.max_items, run.items, 1),
         ]
         return all(
             value is not None and sign * value <= sign * bound
@@ -65,6 +68,8 @@ def _targets() -> dict[tuple[str, str], Target]:
         ("delivery, batches of 100", "postgres"): Target(">= 20,000/s", min_rate=20_000),
         ("relay scaling, 1 relay", "postgres"): Target(">= 20,000/s", min_rate=20_000),
         ("relay scaling, 4 relays", "postgres"): Target(">= 1.6x one relay", min_ratio=1.6),
+        ("zendesk fan-out: HTTP calls", "memory"): Target("<= 110 calls", max_items=110),
+        ("zendesk drain, 700 req/min", "memory"): Target("<= 1.5x the floor", max_ratio=1.5),
         ("alertmanager intake, loopback HTTP", "sqlite"): Target(
             ">= 30,000/s, p99 < 50 ms", min_rate=30_000, max_p99_us=50_000
         ),

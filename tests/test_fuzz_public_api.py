@@ -603,6 +603,7 @@ CTOR: dict[str, CtorParam] = {
     ),
     "seed": CtorParam(st.sampled_from([None, 0, -1, 2**64]), _optional(_integer)),
     "telemetry": CtorParam(st.sampled_from([None, Telemetry()]), _optional(_is(Telemetry))),
+    "status_page": CtorParam(st.sampled_from([None, True, False]), _optional(_is(bool))),
 }
 """Every parameter of ``IncidentDesk(...)``: valid values, and what is of the right kind."""
 

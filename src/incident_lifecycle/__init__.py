@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .adapters.notifiers import (
         JsonLinesNotifier,
         RecordingNotifier,
+        RoutingNotifier,
     )
     from .adapters.postgres import (
         PostgresStore,
@@ -122,6 +123,7 @@ if TYPE_CHECKING:
         MessageTemplate,
         Notification,
         RecipientKind,
+        StatusPageUpdate,
         Templates,
         Topic,
     )
@@ -183,9 +185,11 @@ _LAZY = {
     "PostgresStore": "adapters.postgres",
     "RecipientKind": "notifications",
     "RecordingNotifier": "adapters.notifiers",
+    "RoutingNotifier": "adapters.notifiers",
     "Relay": "delivery",
     "RetryPolicy": "delivery",
     "SQLiteStore": "adapters.sqlite",
+    "StatusPageUpdate": "notifications",
     "Store": "ports",
     "StoreTransaction": "ports",
     "SystemClock": "ports",
@@ -288,6 +292,7 @@ __all__ = [
     "RetryPolicy",
     "Review",
     "Role",
+    "RoutingNotifier",
     "SEV0",
     "SEV1",
     "SEV2",
@@ -297,6 +302,7 @@ __all__ = [
     "ServiceIncident",
     "Severity",
     "SeverityScale",
+    "StatusPageUpdate",
     "StatusUpdate",
     "Store",
     "StoreError",

@@ -62,6 +62,7 @@ class IncidentDesk:
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
         telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
+        status_page: also tell the status page (``None``: if the notifier takes status pages).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class IncidentDesk:
         policy: TriagePolicy | None = None,
         seed: int | None = None,
         telemetry: Telemetry | None = None,
+        status_page: bool | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
         checks.check_methods("notifier", notifier, "send")
@@ -89,8 +91,7 @@ class IncidentDesk:
         telemetry = Telemetry() if telemetry is None else telemetry
         checks.check_instance("retry", retry, RetryPolicy)
         checks.check_instance("telemetry", telemetry, Telemetry)
-        if seed is not None:
-            checks.check_int("seed", seed)
+        checks.check_int("seed", 0 if seed is None else seed)
         self.max_conflict_retries = checks.check_int("max_conflict_retries", max_conflict_retries)
         self.config = c.DeskConfig(
             ownership=ownership,
@@ -99,12 +100,12 @@ class IncidentDesk:
             reopen_window=reopen_window,
             messages=c.Messages(templates),
             policy=DefaultTriagePolicy() if policy is None else policy,
+            status_page=c.wants_status_page(notifier, status_page),
         )
         self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
         self.clock: Clock = clock
         self.relay = Relay(store, notifier, clock, retry, seed=seed, telemetry=self.telemetry)
-        # The configuration, as attributes (``ownership`` is the map the ``own`` command changes).
-        self.ownership = self.config.ownership
+        self.ownership = self.config.ownership  # the map the ``own`` command changes
         self.scale, self.grouping = self.config.scale, self.config.grouping
         self.policy, self.reopen_window = self.config.policy, self.config.reopen_window
 
@@ -154,7 +155,7 @@ class IncidentDesk:
     def clear_alerts(
         self, fingerprints: Sequence[str], by: Actor | None = None
     ) -> Mapping[str, ClearReceipt]:
-        """:meth:`clear_alert` for many fingerprints in one transaction: each receipt, in order."""
+        """:meth:`clear_alert` for many fingerprints, one transaction: receipts in given order."""
         return self.handle(c.ClearAlerts(fingerprints=fingerprints, by=by))
 
     def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:

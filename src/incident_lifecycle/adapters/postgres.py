@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..codec import encode
 from ..domain.alerts import Alert
-from ..domain.checks import check_limit
+from ..domain.checks import check_int, check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
@@ -1107,20 +1107,65 @@ class _Transaction:
         return added
 
     def claim_due(
-        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
+        self,
+        now: datetime,
+        limit: int | None,
+        lease_until: datetime,
+        claim: str,
+        *,
+        per_recipient: int = 1,
     ) -> Sequence[OutboxEntry]:
         wanted = _pg_limit(limit)
-        rows = self._q(
+        depth = check_int("per_recipient", per_recipient, minimum=1)
+        at, lease = micros(now), micros(lease_until)
+        heads = self._q(
             f"WITH due AS (SELECT o.seq, o.next_at FROM outbox o WHERE o.next_at <= %s "
-            f"AND {DUE} ORDER BY o.next_at, o.seq LIMIT %s FOR UPDATE SKIP LOCKED), "
-            "taken AS (UPDATE outbox AS o SET attempts = o.attempts + 1, claim = %s, "
+            f"AND {DUE} ORDER BY o.next_at, o.seq LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox AS o SET attempts = o.attempts + 1, claim = %s, "
             "next_at = %s, updated_at = %s FROM due WHERE o.seq = due.seq "
-            "RETURNING o.*, due.next_at AS was_due) "
-            f"SELECT {ENTRY_COLUMNS.replace('o.', 't.')} FROM taken t "
-            "JOIN messages m ON m.id = t.message_id ORDER BY t.was_due, t.seq",
-            (micros(now), wanted, claim, micros(lease_until), micros(now)),
+            "RETURNING due.next_at, o.seq, o.recipient",
+            (at, wanted, claim, lease, at),
         ).fetchall()
+        if not heads:
+            return []
+        heads.sort()
+        seqs = [row[1] for row in heads]
+        if depth > 1 and (wanted is None or len(seqs) < wanted):
+            room = None if wanted is None else wanted - len(seqs)
+            followers = self._followers([row[2] for row in heads], depth, at, room)
+            if followers:
+                self._q(
+                    "UPDATE outbox SET attempts = attempts + 1, claim = %s, next_at = %s, "
+                    "updated_at = %s WHERE seq = ANY(%s)",
+                    (claim, lease, at, followers),
+                )
+                seqs += followers
+        rows = self._q(self._ENTRY_SELECT + " WHERE o.seq = ANY(%s)", (seqs,)).fetchall()
+        order = {seq: index for index, seq in enumerate(seqs)}
+        rows.sort(key=lambda row: order[row[0]])
         return [entry_from_row(row) for row in rows]
+
+    def _followers(
+        self, recipients: Sequence[str], depth: int, at: int, room: int | None
+    ) -> list[int]:
+        """The due entries queued right behind each claimed head, in head order (their
+        heads are held by this claim, so no other relay takes them)."""
+        behind: dict[str, list[tuple[int, int]]] = {}
+        for recipient, seq, next_at in self._q(
+            "SELECT recipient, seq, next_at FROM (SELECT recipient, seq, next_at, "
+            "row_number() OVER (PARTITION BY recipient ORDER BY seq) AS n FROM outbox "
+            "WHERE state = 'pending' AND recipient = ANY(%s)) AS q "
+            "WHERE n BETWEEN 2 AND %s ORDER BY recipient, seq",
+            (list(recipients), depth),
+        ):
+            behind.setdefault(recipient, []).append((seq, next_at))
+        taken: list[int] = []
+        for recipient in recipients:
+            for seq, next_at in behind.get(recipient, ()):
+                if next_at > at or (room is not None and len(taken) == room):
+                    break
+                taken.append(seq)
+        return taken
 
     def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
         if keys:
@@ -1145,6 +1190,14 @@ class _Transaction:
         )
 
     _ENTRY_SELECT = f"SELECT {ENTRY_COLUMNS} FROM outbox o JOIN messages m ON m.id = o.message_id"
+
+    def defer(self, keys: Collection[str], not_before: datetime, now: datetime) -> None:
+        if keys:
+            self._q(
+                "UPDATE outbox SET claim = NULL, next_at = %s, updated_at = %s, "
+                "attempts = greatest(attempts - 1, 0) WHERE key = ANY(%s) AND state = 'pending'",
+                (micros(not_before), micros(now), list(keys)),
+            )
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         row = self._q(self._ENTRY_SELECT + " WHERE o.key = %s", (key,)).fetchone()

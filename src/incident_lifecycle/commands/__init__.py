@@ -21,7 +21,17 @@ from .alerts import (
     ReceiveAlert,
     ReceiveAlerts,
 )
-from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, read, run
+from .base import (
+    MONITORING_ACTOR,
+    Command,
+    Context,
+    DeskConfig,
+    Operation,
+    Services,
+    read,
+    run,
+    wants_status_page,
+)
 from .incidents import (
     Acknowledge,
     ChangeSeverity,
@@ -52,12 +62,11 @@ from .reports import (
 )
 
 __all__ = [
-    "COMMANDS",
-    "MONITORING_ACTOR",
     "Acknowledge",
-    "AssessReport",
     "AlertOutcome",
     "AlertReceipt",
+    "AssessReport",
+    "COMMANDS",
     "ChangeSeverity",
     "ClearAlert",
     "ClearAlerts",
@@ -74,6 +83,7 @@ __all__ = [
     "HandOff",
     "IntakeReport",
     "LinkTicket",
+    "MONITORING_ACTOR",
     "MergeIncidents",
     "Messages",
     "Operation",
@@ -97,6 +107,7 @@ __all__ = [
     "ValidateIncident",
     "read",
     "run",
+    "wants_status_page",
 ]
 
 _ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (
