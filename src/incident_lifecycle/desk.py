@@ -236,8 +236,7 @@ class IncidentDesk:
         )
 
     def resolve_incident(self, incident_id: str, by: Actor, resolution: str) -> ServiceIncident:
-        """Service is restored: linked tickets not yet solved get the resolution and are
-        solved; its alerts stop being active (a repeat of their fingerprints opens a new one)."""
+        """Service is restored: unsolved linked tickets get the resolution; its alerts end."""
         return self.handle(c.ResolveIncident(incident_id=incident_id, by=by, resolution=resolution))
 
     def reopen_incident(self, incident_id: str, by: Actor, reason: str) -> ServiceIncident:
