@@ -90,6 +90,7 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.commands import COMMANDS
+from incident_lifecycle.ports import OutboxState
 from incident_lifecycle.testing import FakeClock
 from incident_lifecycle.testing import strategies as ils
 
@@ -308,6 +309,13 @@ METHODS: dict[str, dict[str, Param]] = {
     "updates": {"incident_id": P(INCIDENTS)},
     "linked_tickets": {"incident_id": P(INCIDENTS)},
     "report": {"ticket_id": P(TICKETS)},
+    "ticket_history": {"ticket_id": P(TICKETS)},
+    "active_alert": {"fingerprint": P(FINGERPRINTS)},
+    "active_alerts": {"product": P(PRODUCTS)},
+    "outbox_entries": {
+        "state": opt(st.sampled_from([*OutboxState, "pending", "delivered", "dead"])),
+        "limit": opt(st.sampled_from([None, 0, 1, 5])),
+    },
     "metrics": {"since": opt(st.none() | TIMES), "until": opt(st.none() | TIMES)},
     "deliver": {
         "batch_size": opt(st.sampled_from([1, 2, 3, 100])),

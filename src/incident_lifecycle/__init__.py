@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from .commands import (
         COMMANDS,
         MONITORING_ACTOR,
+        REPORT_CLOCK_SKEW,
         ClearOutcome,
         ClearReceipt,
         Command,
@@ -169,6 +170,7 @@ _LAZY = {
     "IntakeReport": "commands",
     "JsonLinesNotifier": "adapters.notifiers",
     "MONITORING_ACTOR": "commands",
+    "REPORT_CLOCK_SKEW": "commands",
     "MessageTemplate": "notifications",
     "Metrics": "metrics",
     "Notification": "notifications",
@@ -268,6 +270,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxState",
     "OutboxStats",
+    "REPORT_CLOCK_SKEW",
     "REPORT_LIFECYCLE",
     "RecipientKind",
     "RecordingNotifier",

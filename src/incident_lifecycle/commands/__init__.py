@@ -39,8 +39,10 @@ from .intake import AlertOutcome, AlertReceipt, IntakeReport
 from .messages import Messages
 from .outbox import Deliver, RedriveDeadLetters
 from .ownership import Own
+from .queries import DeskQueries
 from .reminders import SendUpdateReminders, UpdatesDue
 from .reports import (
+    REPORT_CLOCK_SKEW,
     AssessReport,
     LinkTicket,
     ResolveReport,
@@ -54,6 +56,8 @@ from .reports import (
 __all__ = [
     "COMMANDS",
     "MONITORING_ACTOR",
+    "REPORT_CLOCK_SKEW",
+    "DeskQueries",
     "Acknowledge",
     "AssessReport",
     "AlertOutcome",

@@ -20,7 +20,7 @@ from ..domain.actors import Actor
 from ..domain.alerts import Alert, AlertSignal
 from ..domain.checks import TITLE_MAX
 from ..domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
-from ..domain.incidents import IncidentStatus, ServiceIncident
+from ..domain.incidents import IncidentStatus, ServiceIncident, with_summary
 from ..grouping import GroupingPolicy
 from ..lifecycle import ALERT_LIFECYCLE
 from ..notifications import Notification
@@ -107,6 +107,7 @@ def potential_incident(
         detected_at=now,
         group_key=group_key,
         signal_kinds=(alert.kind,),
+        summary=with_summary(None, alert.summary),
     )
 
 
@@ -191,6 +192,7 @@ class _Batch:
             )
             if signal.kind not in incident.signal_kinds:
                 incident.signal_kinds = (*incident.signal_kinds, signal.kind)
+            incident.summary = with_summary(incident.summary, signal.summary)
             if incident.status is IncidentStatus.DETECTED:
                 outcome = AlertOutcome.JOINED_POTENTIAL
             else:
