@@ -181,7 +181,7 @@ class Clock:
     """The replay clock of the command line: it follows "at" and never goes back."""
 
     def __init__(self) -> None:
-        self.time = T0
+        self.time = datetime.fromisoformat(AT)  # reports are stamped at AT: not from the future
 
     def now(self) -> datetime:
         return self.time
