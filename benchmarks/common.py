@@ -75,6 +75,7 @@ class Run:
     items: int
     seconds: float | None = None
     p50_us: float | None = None
+    p99_us: float | None = None
     bare_seconds: float | None = None
     ratio: float | None = None
     """Time over the bare reference's time (or over what the row compares with)."""

@@ -23,14 +23,15 @@ HEADER = (
     "N",
     "throughput",
     "p50 (us)",
+    "p99 (us)",
     "time",
     "peak memory",
     "ratio to bare",
     "target",
     "met",
 )
-RIGHT = {"throughput", "p50 (us)", "time", "peak memory", "ratio to bare"}
-MEDIANS = ("seconds", "p50_us", "bare_seconds", "ratio", "peak_mib", "bytes_per_item")
+RIGHT = {"throughput", "p50 (us)", "p99 (us)", "time", "peak memory", "ratio to bare"}
+MEDIANS = ("seconds", "p50_us", "p99_us", "bare_seconds", "ratio", "peak_mib", "bytes_per_item")
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -85,6 +86,7 @@ def _cells(row: Row, quick: bool) -> list[str]:
         spec.n,
         "-" if run.throughput is None else f"{run.throughput:,.0f}/s",
         "-" if run.p50_us is None else f"{run.p50_us:,.1f}",
+        "-" if run.p99_us is None else f"{run.p99_us:,.1f}",
         "-" if run.seconds is None else _seconds(run.seconds),
         memory,
         "-" if run.ratio is None else _ratio(run.ratio),
@@ -138,6 +140,7 @@ def _row_json(row: Row, quick: bool) -> dict[str, Any]:
         "items": run.items,
         "throughput_per_s": run.throughput,
         "p50_us": run.p50_us,
+        "p99_us": run.p99_us,
         "seconds": run.seconds,
         "peak_mib": run.peak_mib,
         "bytes_per_item": run.bytes_per_item,

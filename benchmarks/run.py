@@ -7,7 +7,8 @@ Usage, from the repository root::
     python -m benchmarks --only triage --repeat 5 --json results.json
     python -m benchmarks --scaling --only storm --scaling-backend both
 
-Scenarios: storm, commands, triage, fanout, sqlite (opening a large database).
+Scenarios: storm, commands, triage, fanout, intake (Alertmanager webhooks through the
+HTTP service, in-process and over loopback), sqlite (opening a large database).
 Prints one table at the end (progress goes to stderr): throughput, median
 per-item latency, time, peak memory, the ratio to a bare reference made of
 plain dicts and tuples, and the issue's target with whether the median run
@@ -31,13 +32,14 @@ from pathlib import Path
 from benchmarks.commands import command_cases
 from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores
 from benchmarks.fanout import fanout_cases
+from benchmarks.intake import intake_cases
 from benchmarks.report import Row, results_table, scaling_table, write_json
 from benchmarks.scaling import FULL_SIZES, NOTE, PROBES, QUICK_SIZES, Curve, run_scaling
 from benchmarks.sqlite_open import open_cases
 from benchmarks.storm import storm_cases
 from benchmarks.triage import triage_cases
 
-SCENARIOS = ("storm", "commands", "triage", "fanout", "sqlite")
+SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite")
 
 
 def progress(message: str) -> None:
@@ -50,11 +52,15 @@ def build_cases(chosen: set[str], quick: bool, stores: Stores) -> list[Case]:
     total, fingerprints = (20_000, 1_000) if quick else (1_000_000, 10_000)
     reports, small, large = (2_000, 100, 1_000) if quick else (100_000, 1_000, 100_000)
     rounds, tickets = (200, 5_000) if quick else (2_000, 100_000)
+    webhook_alerts, webhook_fingerprints = (5_000, 1_000) if quick else (200_000, 10_000)
     on_each_backend: dict[str, Callable[[str, MakeStore], list[Case]]] = {
         "storm": lambda backend, make: storm_cases(backend, make, total, fingerprints),
         "commands": lambda backend, make: command_cases(backend, make, rounds),
         "triage": lambda backend, make: triage_cases(backend, make, reports, small, large),
         "fanout": lambda backend, make: fanout_cases(backend, make, tickets),
+        "intake": lambda backend, make: intake_cases(
+            backend, make, webhook_alerts, webhook_fingerprints, stores.folder
+        ),
     }
     cases: list[Case] = []
     for name, make_cases in on_each_backend.items():

@@ -24,11 +24,13 @@ from incident_lifecycle.domain.checks import (
     check_int,
     check_non_negative,
     check_text,
+    check_url,
     enum_member,
     freeze_labels,
     identifier,
     instance,
     optional,
+    plain_label,
 )
 from incident_lifecycle.testing import strategies as ils
 
@@ -297,3 +299,58 @@ class TestAttrsValidators:
         with pytest.raises(InvalidInput, match=r"^when: must be a datetime, not str$"):
             _Sample(code="a", when="yesterday")
         assert _Sample(code="a", when=datetime(2026, 1, 1, tzinfo=UTC)).code == "a"
+
+
+LABEL_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8") | st.sampled_from(["\t", "\n", "\x00", "\xa0", " "]),
+    max_size=300,
+)
+
+
+@given(LABEL_TEXT, LABEL_TEXT)
+def test_the_quick_label_test_never_lets_through_what_the_full_checks_refuse(
+    key: str, value: str
+) -> None:
+    """``plain_label`` is a shortcut: whatever it passes, the full checks pass too."""
+    if plain_label(key, value):
+        check_identifier("labels", key, max_len=255)
+        check_text("labels", value, max_len=255, min_len=0)
+
+
+def _valid_label(key: str, value: str) -> bool:
+    try:
+        check_identifier("labels", key, max_len=255)
+        check_text("labels", value, max_len=255, min_len=0)
+    except InvalidInput:
+        return False
+    return True
+
+
+@given(LABEL_TEXT, LABEL_TEXT)
+def test_freeze_labels_accepts_exactly_the_labels_the_full_checks_accept(
+    key: str, value: str
+) -> None:
+    """The quick path inside ``freeze_labels`` changes its speed, not what it accepts."""
+    if _valid_label(key, value):
+        assert dict(freeze_labels({key: value})) == {key: value}
+    else:
+        with pytest.raises(InvalidInput, match="labels"):
+            freeze_labels({key: value})
+
+
+@given(st.sampled_from(["http://", "https://", "ftp://", "", "http:// "]), LABEL_TEXT)
+def test_check_url_gives_the_same_answer_the_second_time(scheme: str, rest: str) -> None:
+    """URLs are parsed once and remembered: a repeated URL gets the same answer, a refusal
+    naming the field each time."""
+    url = scheme + rest
+    answers = [_url_answer(field, url) for field in ("link", "links")]
+    assert answers[0][1] == answers[1][1]
+    assert [field for field, _ in answers] in (["link", "links"], [None, None])
+
+
+def _url_answer(field: str, url: str) -> tuple[str | None, str]:
+    """The URL back (and no field), or the refusal's field and reason."""
+    try:
+        return None, check_url(field, url)
+    except InvalidInput as error:
+        return error.field, error.reason

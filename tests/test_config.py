@@ -171,3 +171,33 @@ def test_a_sqlite_file_keeps_its_own_ownership(tmp_path: Path) -> None:
     desk = open_desk(parse_config({"store": {"path": "a.db"}}, base=tmp_path))
     assert desk.ownership == {"mail": "messaging"}
     desk.store.close()  # type: ignore[attr-defined]
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "service.toml"
+
+
+def test_the_example_configuration_serves_an_alertmanager_webhook(tmp_path: Path) -> None:
+    """``examples/service.toml`` (the README's) is valid as shipped: copied beside a fresh
+    database, it serves a webhook with the token from the environment."""
+    copy = tmp_path / "service.toml"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    tokens = {"IL_ALERTMANAGER_TOKEN": w.TOKEN, "IL_REPORTS_TOKEN": w.OTHER}
+    config = load_config(copy, environ=tokens)
+    assert config.store_path == str(tmp_path / "incidents.db")
+    assert (config.host, config.port) == ("127.0.0.1", 8080)
+    assert config.relay.enabled is True
+    desk = open_desk(config)
+    app = open_app(config, desk)
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "CheckoutErrors", "service": "checkout", "region": "eu1"},
+        "annotations": {"summary": "checkout 5xx above 5%"},
+        "startsAt": "2026-06-01T09:00:00Z",
+        "fingerprint": "0123456789abcdef",
+    }
+    payload = {"version": "4", "status": "firing", "alerts": [alert]}
+    answer = w.call(app, "POST", "/v1/alerts/alertmanager", payload, token=w.TOKEN)
+    assert answer.status == 200, answer.body
+    assert [i.products for i in desk.potential_incidents()] == [("checkout",)]
+    refused = w.call(app, "POST", "/v1/alerts/alertmanager", payload, token=w.OTHER)
+    assert refused.status == 401

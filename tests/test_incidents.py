@@ -153,7 +153,7 @@ class TestServiceIncident:
         """An unknown kind or symptom, or a bare string, is refused by name."""
         assert refused_field(ServiceIncident, **incident_args(**{field: value})) == field
 
-    @pytest.mark.parametrize("severity", ["SEV1", 1, object()], ids=repr)
+    @pytest.mark.parametrize("severity", ["SEV1", 1, object()], ids=["name", "rank", "object"])
     def test_refuses_severities_that_are_not_levels(self, severity: object) -> None:
         """The severity is a ``Severity`` level, not its name or rank."""
         assert refused_field(ServiceIncident, **incident_args(severity=severity)) == "severity"

@@ -43,6 +43,7 @@ from ..domain.checks import (
     check_identifier,
     check_text,
     check_url,
+    plain_label,
 )
 from ..domain.errors import InvalidInput
 from .base import Decoded, Dropped, FormatError
@@ -416,16 +417,18 @@ class _Build:
             if keep is None
             else [(k, alert.labels[k]) for k in keep if k in alert.labels]
         )
+        if len(chosen) <= MAX_LABELS and all(plain_label(k, v) for k, v in chosen):
+            return dict(chosen)
         kept: dict[str, str] = {}
         for key, value in chosen:
-            path = at(at(alert.path, "labels"), key)
             try:
                 check_identifier("label", key, max_len=LABEL_MAX)
                 check_text("label", value, max_len=LABEL_MAX, min_len=0)
             except InvalidInput as error:
-                self.drop(path, f"label not kept: {error.reason}")
+                self.drop(at(at(alert.path, "labels"), key), f"label not kept: {error.reason}")
                 continue
             if len(kept) == MAX_LABELS:
+                path = at(at(alert.path, "labels"), key)
                 self.drop(path, f"label not kept: the alert already has {MAX_LABELS} labels")
                 continue
             kept[key] = value
