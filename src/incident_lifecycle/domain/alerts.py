@@ -26,6 +26,7 @@ from .checks import (
     SOURCE_KEY_MAX,
     SUMMARY_MAX,
     aware,
+    check_aware,
     check_enum,
     freeze_labels,
     freeze_links,
@@ -150,6 +151,25 @@ class AlertSignal:
         default=None, validator=optional(identifier(GROUP_KEY_MAX))
     )
     """The source's group of the signal (Alertmanager's ``groupKey``)."""
+
+    def seen_again(self, observed_at: datetime) -> AlertSignal:
+        """This signal as seen again at ``observed_at`` (an aware time): the value
+        ``attrs.evolve(self, observed_at=observed_at)`` gives, without checking again the
+        fields that this signal's construction checked already.
+
+        Raises:
+            InvalidInput: ``observed_at`` is not an aware datetime.
+        """
+        check_aware("observed_at", observed_at)
+        twin = object.__new__(AlertSignal)
+        put = object.__setattr__
+        for name in _SIGNAL_FIELDS:
+            put(twin, name, getattr(self, name))
+        put(twin, "observed_at", observed_at)
+        return twin
+
+
+_SIGNAL_FIELDS = tuple(field.name for field in attrs.fields(AlertSignal))
 
 
 @attrs.define(kw_only=True, eq=False)

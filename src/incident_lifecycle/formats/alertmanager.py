@@ -62,6 +62,7 @@ from .fields import (
     timestamp,
 )
 from .mapping import SignalMapping, label_names, name_map
+from .memo import SignalMemo, alert_key
 
 __all__ = ["ALERTMANAGER", "AlertmanagerMapping", "Variant", "decode", "decode_webhook"]
 
@@ -155,6 +156,9 @@ class Variant:
     """Per-alert fields of the alert's values: the first one set is added to the description."""
 
 
+_DEFAULT_MAPPING = AlertmanagerMapping()
+"""The mapping of a decode given none (one object, so that a memo finds its alerts)."""
+
 ALERTMANAGER = Variant(source="alertmanager", version="4")
 """Prometheus Alertmanager's webhook."""
 
@@ -164,13 +168,17 @@ def decode(
     mapping: AlertmanagerMapping | None = None,
     *,
     received_at: datetime | None = None,
+    memo: SignalMemo | None = None,
 ) -> Decoded:
     """The commands of one Alertmanager webhook payload (see the module docstring).
 
     ``received_at`` (aware) becomes each signal's ``observed_at`` (its
-    ``last_seen_at``); without it, the alert's ``startsAt`` is used.
+    ``last_seen_at``); without it, the alert's ``startsAt`` is used. With a
+    ``memo`` (:class:`~incident_lifecycle.formats.memo.SignalMemo`), an alert
+    decoded before with the same mapping is not decoded again: the result is
+    the same.
     """
-    return decode_webhook(payload, mapping, ALERTMANAGER, received_at=received_at)
+    return decode_webhook(payload, mapping, ALERTMANAGER, received_at=received_at, memo=memo)
 
 
 def decode_webhook(
@@ -179,9 +187,10 @@ def decode_webhook(
     variant: Variant,
     *,
     received_at: datetime | None = None,
+    memo: SignalMemo | None = None,
 ) -> Decoded:
     """:func:`decode` for any webhook of Alertmanager's shape (``variant``: Grafana's too)."""
-    mapping = AlertmanagerMapping() if mapping is None else mapping
+    mapping = _DEFAULT_MAPPING if mapping is None else mapping
     if not isinstance(mapping, AlertmanagerMapping):
         raise InvalidInput(
             "mapping", f"must be an AlertmanagerMapping, not {type(mapping).__name__}"
@@ -204,14 +213,24 @@ def decode_webhook(
     signals: list[AlertSignal] = []
     clears: list[str] = []
     dropped: list[Dropped] = []
+    context = (variant.source, group, received_at is None)
     for index, raw in enumerate(alerts):
+        key = None if memo is None else alert_key(raw, context)
+        if key is not None and memo is not None:
+            known = memo.get(key, mapping)
+            if known is not None:
+                signals.append(known if received_at is None else known.seen_again(received_at))
+                continue
         alert = _read(raw, item("alerts", index), variant)
         if alert.status == "resolved":
             clears.append(alert.fingerprint)
             continue
+        kept = len(dropped)
         signal = _Build(alert, mapping, variant, dropped).signal(group, received_at)
         if signal is not None:
             signals.append(signal)
+            if key is not None and memo is not None and len(dropped) == kept:
+                memo.put(key, mapping, signal)
     truncated = integer(body, "truncatedAlerts", ROOT)
     if truncated:
         dropped.append(

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from .alertmanager import AlertmanagerMapping, Variant, decode_webhook
 from .base import Decoded
+from .memo import SignalMemo
 
 __all__ = ["GRAFANA", "GrafanaMapping", "decode"]
 
@@ -44,6 +45,7 @@ def decode(
     mapping: AlertmanagerMapping | None = None,
     *,
     received_at: datetime | None = None,
+    memo: SignalMemo | None = None,
 ) -> Decoded:
     """The commands of one Grafana webhook payload (as :func:`.alertmanager.decode`)."""
-    return decode_webhook(payload, mapping, GRAFANA, received_at=received_at)
+    return decode_webhook(payload, mapping, GRAFANA, received_at=received_at, memo=memo)

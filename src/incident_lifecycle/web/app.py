@@ -33,6 +33,7 @@ from ..domain.errors import (
 )
 from ..domain.incidents import ACTIVE_STATUSES, incident_order
 from ..formats.base import Decoded, Dropped, FormatError
+from ..formats.memo import SignalMemo
 from ..notifications import one_line
 from .problems import Problem
 from .requests import (
@@ -158,6 +159,12 @@ class IntakeApp:
             raise InvalidInput("reporter", "must be an Actor")
         self.reporter = reporter
         self.decoders = dict(load_decoders(ALERT_SOURCES) if decoders is None else decoders)
+        self.memos = {
+            source: SignalMemo(self.limits.memo_alerts)
+            for source in MEMO_SOURCES
+            if decoders is None and self.limits.memo_alerts
+        }
+        """Each webhook source's decoded alerts, so that a re-sent alert is not decoded again."""
         self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = pagerduty_answer()
         opsgenie = format_function("opsgenie", "answer"), format_function("opsgenie", "close")
         self.opsgenie_answer, self.opsgenie_close = opsgenie
@@ -320,7 +327,14 @@ class IntakeApp:
                 raise self._unauthorized(source)
         self._check_alert_count(payload)
         try:
-            decoded = self.decoders[source](payload, mapping, received_at=self.desk.clock.now())
+            now = self.desk.clock.now()
+            memo = self.memos.get(source)
+            decode = self.decoders[source]
+            decoded = (
+                decode(payload, mapping, received_at=now)
+                if memo is None
+                else decode(payload, mapping, received_at=now, memo=memo)
+            )
         except InvalidInput as error:  # FormatError: the payload is not of its format
             raise Problem(kind="invalid-payload", detail=error.reason, field=error.field) from None
         decoded = self._owned(decoded)
@@ -480,6 +494,10 @@ class IntakeApp:
 
         note["incident"] = incident_id
         return _json_response("200 OK", self._read(whole))
+
+
+MEMO_SOURCES = ("alertmanager", "grafana")
+"""The sources that re-send every alert of a group each interval: their decoding is memoised."""
 
 
 def create_app(

@@ -41,12 +41,21 @@ __all__ = [
     "read_body",
 ]
 
+MAX_MEMO = 1_000_000
+"""The most decoded alerts a service may remember per source."""
 CHUNK = 64 * 1024
 """How much of the body is read at a time (the time limit is checked between reads)."""
 
 
 def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: object) -> None:
     check_int(attribute.name, value, minimum=1)
+
+
+def _memo_size(_inst: object, attribute: attrs.Attribute[int], value: object) -> None:
+    check_int(attribute.name, value, minimum=0)
+    assert isinstance(value, int)
+    if value > MAX_MEMO:
+        raise InvalidInput(attribute.name, f"must be at most {MAX_MEMO:,}")
 
 
 def _positive_seconds(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
@@ -74,6 +83,9 @@ class Limits:
     """The ``Retry-After`` of a 503 (the store is busy or down)."""
     max_list: int = attrs.field(default=1000, validator=_positive_int)
     """The most incidents ``GET /v1/incidents`` returns at once (its ``limit``)."""
+    memo_alerts: int = attrs.field(default=10_000, validator=_memo_size)
+    """How many decoded Alertmanager and Grafana alerts are remembered per source, so that
+    a re-sent alert is not decoded again (``0``: none; about 1-2 KB each)."""
 
 
 def read_body(environ: WSGIEnvironment, limits: Limits, started: float) -> bytes:
