@@ -220,7 +220,7 @@ def test_triage_links_a_matching_report_and_tells_the_customer_the_current_statu
         incident_id,
         "fr-CA",
     )
-    assert "Statut actuel : investigating" in note.body
+    assert "Statut actuel : en cours d'analyse" in note.body
     assert "Pages are slow in pod 17; we are on it." in note.body
 
 

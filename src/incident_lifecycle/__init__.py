@@ -93,6 +93,11 @@ if TYPE_CHECKING:
     from .desk import (
         IncidentDesk,
     )
+    from .escalation import (
+        DEFAULT_ESCALATION_DELAY,
+        EscalationDue,
+        EscalationPolicy,
+    )
     from .grouping import (
         DEFAULT_GROUPING,
         GroupingPolicy,
@@ -158,7 +163,10 @@ _LAZY = {
     "Clock": "ports",
     "DEFAULT_GROUPING": "grouping",
     "DEFAULT_TEMPLATES": "notifications",
+    "DEFAULT_ESCALATION_DELAY": "escalation",
     "DefaultTriagePolicy": "triage",
+    "EscalationDue": "escalation",
+    "EscalationPolicy": "escalation",
     "DeliveryReport": "delivery",
     "DeliveryResult": "notifications",
     "DeliveryStatus": "notifications",
@@ -232,6 +240,7 @@ __all__ = [
     "Command",
     "ConcurrencyConflict",
     "CustomerReport",
+    "DEFAULT_ESCALATION_DELAY",
     "DEFAULT_GROUPING",
     "DEFAULT_SCALE",
     "DEFAULT_TEMPLATES",
@@ -244,6 +253,8 @@ __all__ = [
     "DomainEvent",
     "DurationStats",
     "EVENT_TYPES",
+    "EscalationDue",
+    "EscalationPolicy",
     "FINAL_STATUSES",
     "FanOut",
     "GroupingPolicy",

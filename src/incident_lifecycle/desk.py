@@ -31,6 +31,7 @@ from .domain.incidents import (
 )
 from .domain.reports import CustomerReport
 from .domain.severity import DEFAULT_SCALE, Severity, SeverityScale
+from .escalation import EscalationDue, EscalationPolicy
 from .grouping import DEFAULT_GROUPING, GroupingPolicy
 from .lifecycle import DEFAULT_REOPEN_WINDOW
 from .notifications import DEFAULT_TEMPLATES, Templates
@@ -58,6 +59,8 @@ class IncidentDesk(DeskQueries):
         max_conflict_retries: how often a command is retried after a conflict.
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
+        escalation: when unanswered validation requests are escalated (15 minutes).
+        default_team: the team that owns every product ``ownership`` does not name.
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class IncidentDesk(DeskQueries):
         max_conflict_retries: int = 5,
         policy: TriagePolicy | None = None,
         seed: int | None = None,
+        escalation: EscalationPolicy | None = None,
+        default_team: str | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
         checks.check_methods("notifier", notifier, "send")
@@ -93,6 +98,8 @@ class IncidentDesk(DeskQueries):
             reopen_window=reopen_window,
             messages=c.Messages(templates),
             policy=DefaultTriagePolicy() if policy is None else policy,
+            escalation=EscalationPolicy() if escalation is None else escalation,
+            default_team=default_team,
         )
         self.store, self.notifier, self.retry = store, notifier, retry
         self.clock: Clock = clock
@@ -320,6 +327,17 @@ class IncidentDesk(DeskQueries):
         nothing is due, so no reminder follows.
         """
         return self.handle(c.SendUpdateReminders(by=by))
+
+    def escalations_due(self, now: datetime | None = None) -> Sequence[EscalationDue]:
+        """Potential incidents whose unanswered validation request is due to be escalated,
+        most overdue first (see ``EscalationPolicy``)."""
+        return self.handle(c.EscalationsDue(now=now))
+
+    def send_escalations(self, by: Actor | None = None) -> int:
+        """Escalate every validation request due: the owner team is told again and the
+        incident managers are told, once per step, on the timeline. Returns how many
+        notifications were enqueued (run it from a scheduler, like the reminders)."""
+        return self.handle(c.SendEscalations(by=by))
 
     def deliver(self, batch_size: int = 100, max_batches: int | None = None) -> DeliveryReport:
         """Drain due notifications through the notifier (see :class:`Relay`)."""

@@ -22,6 +22,7 @@ from .alerts import (
     ReceiveAlerts,
 )
 from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, read, run
+from .escalation import EscalationsDue, SendEscalations
 from .incidents import (
     Acknowledge,
     ChangeSeverity,
@@ -98,6 +99,8 @@ __all__ = [
     "UnlinkTicket",
     "UpdatesDue",
     "ValidateIncident",
+    "EscalationsDue",
+    "SendEscalations",
     "read",
     "run",
 ]
@@ -127,6 +130,7 @@ _ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (
     LinkTicket,
     UnlinkTicket,
     SendUpdateReminders,
+    SendEscalations,
     RedriveDeadLetters,
     Deliver,
 )

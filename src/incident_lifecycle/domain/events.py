@@ -52,11 +52,13 @@ __all__ = [
     "ReportTransferred",
     "ReportTriaged",
     "SeverityChanged",
+    "SignalsCleared",
     "SignalsDigestSent",
     "TicketLinked",
     "TicketUnlinked",
     "UpdatePosted",
     "UpdateReminderSent",
+    "ValidationEscalated",
 ]
 
 _ID = identifier()
@@ -279,10 +281,27 @@ class SignalsDigestSent(DomainEvent):
 
 
 @attrs.frozen(kw_only=True)
+class SignalsCleared(DomainEvent):
+    """Every alert of the open incident recovered; the owner team was told."""
+
+    alerts: int = attrs.field(default=0, validator=_COUNT)
+
+
+@attrs.frozen(kw_only=True)
 class UpdateReminderSent(DomainEvent):
     """The owner team was reminded that an update is due."""
 
     due_at: datetime = attrs.field(validator=aware())
+
+
+@attrs.frozen(kw_only=True)
+class ValidationEscalated(DomainEvent):
+    """Nobody answered the validation request in time: the owner team was told again and
+    the incident managers were told (``step``: the first escalation is 1)."""
+
+    step: int = attrs.field(validator=integer(1))
+    due_at: datetime = attrs.field(validator=aware())
+    to_teams: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -272,8 +272,13 @@ class ServiceIncident:
     """When the owner team was last sent a "new signals" digest."""
     signals_since_digest: int = attrs.field(default=0, validator=integer(0))
     """Alerts that joined the open incident since the last digest."""
+    all_clear_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    """When the owner team was told that every signal of the open incident had cleared
+    (reset when a new alert joins, so the next all-clear is told again)."""
     last_reminder_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     """When the owner team was last reminded that an update is due."""
+    escalation_step: int = attrs.field(default=0, validator=integer(0))
+    """The last step its unanswered validation request was escalated at (0: never)."""
 
     @property
     def is_open(self) -> bool:
