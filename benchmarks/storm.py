@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,11 +27,19 @@ from incident_lifecycle import AlertKind, AlertSignal
 BATCH = 1_000
 
 
-def storm_signals(total: int, fingerprints: int) -> list[AlertSignal]:
+FEEDS = ("random", "stride")
+"""The orders a storm's signals come in: shuffled (seeded), or the stride ``i * 7919``."""
+
+
+def storm_signals(total: int, fingerprints: int, feed: str = "random") -> list[AlertSignal]:
     """``total`` signals over ``fingerprints`` fingerprints, 20 products x 10 regions.
 
     The distinct signals are built once and repeated by reference (as a
-    monitoring feed repeats the same condition).
+    monitoring feed repeats the same condition). ``feed="random"``: each
+    fingerprint comes ``total // fingerprints`` times (the first ``total %
+    fingerprints`` once more), in a shuffled order (seed 7), so consecutive
+    signals touch unrelated rows, as in a real storm; ``feed="stride"``: the
+    ``i * 7919 % fingerprints`` order, which re-touches rows inserted together.
     """
     distinct = [
         AlertSignal(
@@ -43,7 +52,13 @@ def storm_signals(total: int, fingerprints: int) -> list[AlertSignal]:
         )
         for n in range(fingerprints)
     ]
-    return [distinct[(i * 7919) % fingerprints] for i in range(total)]
+    if feed == "stride":
+        return [distinct[(i * 7919) % fingerprints] for i in range(total)]
+    if feed != "random":
+        raise ValueError(f"feed must be one of {FEEDS}, not {feed!r}")
+    signals = [distinct[i % fingerprints] for i in range(total)]
+    random.Random(7).shuffle(signals)
+    return signals
 
 
 def reference_storm(signals: Sequence[AlertSignal], batch: int) -> dict[str, list[Any]]:
@@ -91,9 +106,9 @@ def run_storm(
     return seconds, latencies
 
 
-def bench_storm(make_store: MakeStore, total: int, fingerprints: int) -> Run:
+def bench_storm(make_store: MakeStore, total: int, fingerprints: int, feed: str) -> Run:
     """One storm run, its bare reference, and the peak memory of up to 100,000 signals."""
-    signals = storm_signals(total, fingerprints)
+    signals = storm_signals(total, fingerprints, feed)
     seconds, latencies = run_storm(make_store, signals, BATCH)
     bare = stopwatch(lambda: reference_storm(signals, BATCH))
     sample = signals[:100_000]
@@ -102,9 +117,17 @@ def bench_storm(make_store: MakeStore, total: int, fingerprints: int) -> Run:
 
 
 def storm_cases(backend: str, make_store: MakeStore, total: int, fingerprints: int) -> list[Case]:
-    """The storm row of ``backend``."""
-    spec = Spec("alert storm", backend, f"{total:,} signals / {fingerprints:,} fp", "signals")
-    return [Case("alert storm", (spec,), lambda: [bench_storm(make_store, total, fingerprints)])]
+    """The storm rows of ``backend``: the random feed, then the stride feed."""
+    n = f"{total:,} signals / {fingerprints:,} fp"
+    cases = []
+    for feed, scenario in (("random", "alert storm"), ("stride", "alert storm (stride feed)")):
+        spec = Spec(scenario, backend, n, "signals")
+
+        def bench(feed: str = feed) -> list[Run]:
+            return [bench_storm(make_store, total, fingerprints, feed)]
+
+        cases.append(Case(scenario, (spec,), bench))
+    return cases
 
 
 def scale_storm(make_store: MakeStore, signals: int) -> dict[str, float]:

@@ -38,17 +38,23 @@ class Target:
 
 
 def _targets() -> dict[tuple[str, str], Target]:
-    """The issue's table, one entry per row and backend (SQLite "n/a" rows have none)."""
+    """The performance targets, one entry per row and backend (rows without one show "-").
+
+    The volume and command targets are those of the second performance round
+    (docs/performance.md says which are met); the intake rows are the HTTP
+    service's. The stride-fed storm is kept for comparison with earlier runs
+    and has no target.
+    """
     targets = {
         ("alert storm", "memory"): Target(
-            ">= 300,000/s, <= 5x bare", min_rate=300_000, max_ratio=5
+            ">= 1,000,000/s, <= 8x bare", min_rate=1_000_000, max_ratio=8
         ),
-        ("alert storm", "sqlite"): Target(">= 100,000/s", min_rate=100_000),
-        ("fan-out enqueue", "memory"): Target("<= 0.5 s", max_seconds=0.5),
-        ("fan-out enqueue", "sqlite"): Target("<= 2 s", max_seconds=2),
-        ("delivery, batches of 100", "memory"): Target(">= 100,000/s", min_rate=100_000),
-        ("delivery, batches of 100", "sqlite"): Target(">= 20,000/s", min_rate=20_000),
-        ("memory per linked ticket", "memory"): Target("<= 300 B", max_bytes=300),
+        ("alert storm", "sqlite"): Target(">= 150,000/s", min_rate=150_000),
+        ("fan-out enqueue", "memory"): Target("<= 0.2 s", max_seconds=0.2),
+        ("fan-out enqueue", "sqlite"): Target("<= 0.5 s", max_seconds=0.5),
+        ("delivery, batches of 100", "memory"): Target(">= 250,000/s", min_rate=250_000),
+        ("delivery, batches of 100", "sqlite"): Target(">= 80,000/s", min_rate=80_000),
+        ("memory per linked ticket", "memory"): Target("<= 200 B", max_bytes=200),
         ("open a large store", "sqlite"): Target("<= 0.2 s", max_seconds=0.2),
         ("alertmanager intake, in-process", "memory"): Target(">= 200,000/s", min_rate=200_000),
         ("alertmanager intake, in-process", "sqlite"): Target(">= 50,000/s", min_rate=50_000),
@@ -56,19 +62,16 @@ def _targets() -> dict[tuple[str, str], Target]:
             ">= 30,000/s, p99 < 50 ms", min_rate=30_000, max_p99_us=50_000
         ),
     }
-    for backend, rate, p50_us, p50_text in (
-        ("memory", 5_000, 300, "p50 <= 300 us"),
-        ("sqlite", 2_000, 2_000, "p50 <= 2 ms"),
+    for backend, single, batched, p50_us in (
+        ("memory", 12_000, 15_000, 80),
+        ("sqlite", 3_000, 8_000, 300),
     ):
-        for scenario in (
-            "triage (small history)",
-            "triage (large history)",
-            "triage, batches of 100",
-        ):
-            targets[scenario, backend] = Target(f">= {rate:,}/s", min_rate=rate)
+        for scenario in ("triage (small history)", "triage (large history)"):
+            targets[scenario, backend] = Target(f">= {single:,}/s", min_rate=single)
+        targets["triage, batches of 100", backend] = Target(f">= {batched:,}/s", min_rate=batched)
         targets["triage cost, large / small history", backend] = Target("<= 1.2x", max_ratio=1.2)
         for command in COMMANDS:
-            targets[command, backend] = Target(p50_text, max_p50_us=p50_us)
+            targets[command, backend] = Target(f"p50 <= {p50_us} us", max_p50_us=p50_us)
     return targets
 
 

@@ -92,6 +92,7 @@ from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.commands import COMMANDS
 from incident_lifecycle.escalation import EscalationPolicy
 from incident_lifecycle.ports import OutboxState
+from incident_lifecycle.telemetry import Telemetry
 from incident_lifecycle.testing import FakeClock
 from incident_lifecycle.testing import strategies as ils
 
@@ -619,6 +620,7 @@ CTOR: dict[str, CtorParam] = {
         _optional(_is(EscalationPolicy)),
     ),
     "default_team": CtorParam(st.sampled_from([None, "support-eng", "noc"]), _optional(_is(str))),
+    "telemetry": CtorParam(st.sampled_from([None, Telemetry()]), _optional(_is(Telemetry))),
 }
 """Every parameter of ``IncidentDesk(...)``: valid values, and what is of the right kind."""
 

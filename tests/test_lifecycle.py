@@ -441,7 +441,7 @@ def test_engine_refusal_is_translated_and_changes_nothing(monkeypatch):
     incident = make_incident()
     before = snapshot(incident)
     with pytest.raises(InvalidTransition) as caught:
-        INCIDENT_LIFECYCLE.fire(incident, "close", now=T0)
+        INCIDENT_LIFECYCLE.fire_with_engine(incident, "close", now=T0)
     assert caught.value.status == "detected"
     assert snapshot(incident) == before
     monkeypatch.undo()
@@ -449,17 +449,35 @@ def test_engine_refusal_is_translated_and_changes_nothing(monkeypatch):
     assert incident.status is IncidentStatus.INVESTIGATING
 
 
-def test_failing_stamp_rolls_back_and_next_fire_works():
-    """A stamping error (naive ``now``) propagates, restores the entity; ``fire`` works after."""
+@pytest.mark.parametrize("fire", ["fire", "fire_with_engine"])
+def test_a_naive_now_changes_nothing_and_next_fire_works(fire):
+    """A naive ``now`` is refused (the table names ``now``; the engine's stamping names the
+    milestone) and the entity is as it was; ``fire`` works after."""
     incident = make_incident()
     before = snapshot(incident)
     with pytest.raises(InvalidInput) as caught:
-        INCIDENT_LIFECYCLE.fire(incident, "validate", now=datetime(2024, 3, 1, 9, 0))
-    assert caught.value.field == "opened_at"
+        getattr(INCIDENT_LIFECYCLE, fire)(incident, "validate", now=datetime(2024, 3, 1, 9, 0))
+    assert caught.value.field == ("now" if fire == "fire" else "opened_at")
     assert snapshot(incident) == before
     INCIDENT_LIFECYCLE.fire(incident, "validate", now=T0)
     assert incident.status is IncidentStatus.INVESTIGATING
     assert incident.opened_at == T0
+
+
+def test_a_failing_stamp_rolls_the_status_and_milestones_back(monkeypatch):
+    """Whatever fails while the table's transition is applied, the entity is restored."""
+    import incident_lifecycle.lifecycle as module
+
+    def half_stamp(model, status, now):
+        model.opened_at = now
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(module, "stamp_milestone", half_stamp)
+    incident = make_incident()
+    before = snapshot(incident)
+    with pytest.raises(RuntimeError):
+        INCIDENT_LIFECYCLE.fire(incident, "validate", now=T0)
+    assert snapshot(incident) == before
 
 
 # --- the reopen window -----------------------------------------------------------------------

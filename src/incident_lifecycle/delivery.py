@@ -24,6 +24,7 @@ from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
 from .notifications import DeliveryResult, DeliveryStatus, one_line
 from .ports import Clock, Notifier, OutboxEntry, Store
+from .telemetry import Telemetry
 
 __all__ = ["DeliveryReport", "Relay", "RetryPolicy"]
 
@@ -118,6 +119,7 @@ class Relay:
         policy: RetryPolicy | None = None,
         *,
         seed: int | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -125,6 +127,8 @@ class Relay:
         self.policy = policy or RetryPolicy()
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         self.name = f"relay-{uuid.uuid4().hex[:12]}"
+        self.telemetry = Telemetry() if telemetry is None else telemetry
+        """Counts attempts and rounds, and traces each batch (one span per batch)."""
 
     def _now(self) -> datetime:
         """The clock's time, aware and in UTC (``InvalidInput`` naming ``now`` otherwise)."""
@@ -146,16 +150,21 @@ class Relay:
                 break
             totals["batches"] += 1
             totals["attempted"] += len(claimed)
-            results, error = self._send(claimed)
-            if error:
-                errors.append(error)
-                LOG.warning("delivery batch failed, will retry: %s", error)
-            counts = self._record(claimed, results, self._now())
+            with self.telemetry.delivery_batch(claimed, self.name) as span:
+                results, error = self._send(claimed)
+                self.telemetry.count_attempts(claimed, results)
+                if error:
+                    errors.append(error)
+                    LOG.warning("delivery batch failed, will retry: %s", error)
+                counts = self._record(claimed, results, self._now())
+                span.set_all({f"incident_lifecycle.batch.{k}": v for k, v in counts.items()})
+                span.set("incident_lifecycle.outcome", "notifier_error" if error else "ok")
             for name, count in counts.items():
                 totals[name] += count
         with self.store.transaction() as tx:
             stats = tx.outbox_stats()
             next_due = tx.next_due_at()
+        self.telemetry.relay_ran(self._now())
         return DeliveryReport(
             batches=totals["batches"],
             attempted=totals["attempted"],

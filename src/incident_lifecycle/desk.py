@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from . import commands as c
@@ -36,6 +37,7 @@ from .grouping import DEFAULT_GROUPING, GroupingPolicy
 from .lifecycle import DEFAULT_REOPEN_WINDOW
 from .notifications import DEFAULT_TEMPLATES, Templates
 from .ports import Clock, Notifier, Store, SystemClock
+from .telemetry import Telemetry
 from .triage import DefaultTriagePolicy, TriageDecision, TriagePolicy
 
 __all__ = ["MONITORING_ACTOR", "ClearReceipt", "IncidentDesk"]
@@ -59,6 +61,7 @@ class IncidentDesk(DeskQueries):
         max_conflict_retries: how often a command is retried after a conflict.
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
+        telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
         escalation: when unanswered validation requests are escalated (15 minutes).
         default_team: the team that owns every product ``ownership`` does not name.
     """
@@ -78,6 +81,7 @@ class IncidentDesk(DeskQueries):
         max_conflict_retries: int = 5,
         policy: TriagePolicy | None = None,
         seed: int | None = None,
+        telemetry: Telemetry | None = None,
         escalation: EscalationPolicy | None = None,
         default_team: str | None = None,
     ) -> None:
@@ -86,8 +90,9 @@ class IncidentDesk(DeskQueries):
         clock = SystemClock() if clock is None else clock
         checks.check_methods("clock", clock, "now")
         retry = RetryPolicy() if retry is None else retry
-        if not isinstance(retry, RetryPolicy):
-            raise InvalidInput("retry", f"must be a RetryPolicy, not {type(retry).__name__}")
+        telemetry = Telemetry() if telemetry is None else telemetry
+        checks.check_instance("retry", retry, RetryPolicy)
+        checks.check_instance("telemetry", telemetry, Telemetry)
         if seed is not None:
             checks.check_int("seed", seed)
         self.max_conflict_retries = checks.check_int("max_conflict_retries", max_conflict_retries)
@@ -101,9 +106,9 @@ class IncidentDesk(DeskQueries):
             escalation=EscalationPolicy() if escalation is None else escalation,
             default_team=default_team,
         )
-        self.store, self.notifier, self.retry = store, notifier, retry
+        self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
         self.clock: Clock = clock
-        self.relay = Relay(store, notifier, self.clock, self.retry, seed=seed)
+        self.relay = Relay(store, notifier, clock, retry, seed=seed, telemetry=self.telemetry)
         # The configuration, as attributes (``ownership`` is the map the ``own`` command changes).
         self.ownership = self.config.ownership
         self.scale, self.grouping = self.config.scale, self.config.grouping
@@ -114,18 +119,15 @@ class IncidentDesk(DeskQueries):
         return self.config.owner_of(product)
 
     def handle(self, command: Command[T] | Operation[T]) -> T:
-        """Run any command: one transaction, retried after a conflict (see ``commands``)."""
+        """Run any command: one transaction, retried after a conflict (see ``commands``);
+        traced and counted by :attr:`telemetry` (one span ``incident_lifecycle.<op>``)."""
         if isinstance(command, Operation):
-            return command.apply(self)
+            return self.telemetry.observe(command, self.store, partial(command.apply, self))
         if not isinstance(command, Command):
             raise InvalidInput("command", f"must be a Command, not {type(command).__name__}")
-        return c.run(
-            command,
-            store=self.store,
-            clock=self.clock,
-            config=self.config,
-            max_conflict_retries=self.max_conflict_retries,
-        )
+        run = partial(c.run, command, store=self.store, clock=self.clock, config=self.config)
+        retries = partial(run, max_conflict_retries=self.max_conflict_retries)
+        return self.telemetry.observe(command, self.store, retries)
 
     def receive_alert(self, signal: AlertSignal, by: Actor | None = None) -> AlertReceipt:
         """Take one signal: seen on its active alert (counted if a new occurrence), or grouped

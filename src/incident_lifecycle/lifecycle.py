@@ -100,6 +100,15 @@ _FIRST_ENTRY = {
 }
 
 
+_MILESTONES: Mapping[type, tuple[str, ...]] = MappingProxyType(
+    {
+        ServiceIncident: ("resolved_at", *sorted(set(_FIRST_ENTRY.values()))),
+        CustomerReport: ("ended_at",),
+    }
+)
+"""The fields :func:`stamp_milestone` may set, by entity type."""
+
+
 def stamp_milestone(model: Any, status: enum.Enum, now: datetime | None) -> None:
     """Stamp the milestone of entering ``status`` on an incident or report.
 
@@ -311,7 +320,38 @@ class Lifecycle(Generic[E]):
         return self.next_status(entity, event, **context) is not None
 
     def fire(self, entity: E, event: str, *, now: datetime, **context: Any) -> None:
-        """Apply ``event`` to ``entity`` through the engine, built on demand.
+        """Apply ``event`` to ``entity`` from the compiled table: its new status, and the
+        milestone of entering it (:func:`stamp_milestone`).
+
+        This is what the engine does with the lifecycle class (the same guards, the
+        same stamping on entry), without building and driving a machine: the property
+        tests check both on random event sequences (:meth:`fire_with_engine`).
+
+        Raises:
+            InvalidTransition: the event is not allowed; ``entity`` is unchanged.
+            InvalidInput: ``now`` is not an aware datetime; ``entity`` is unchanged.
+        """
+        self._check_status(entity.status)
+        check_aware("now", now)
+        found = self.next_status(entity, event, now=now, **context)
+        if found is None:
+            raise self._refusal(entity, event)
+        status = self.status_type(found)
+        names = _MILESTONES.get(type(entity), ())
+        before = entity.status, [getattr(entity, name) for name in names]
+        try:
+            entity.status = status
+            stamp_milestone(entity, status, now)
+        except BaseException:
+            object.__setattr__(entity, "status", before[0])
+            for name, value in zip(names, before[1], strict=True):
+                object.__setattr__(entity, name, value)
+            raise
+
+    def fire_with_engine(self, entity: E, event: str, *, now: datetime, **context: Any) -> None:
+        """:meth:`fire` through python-statemachine's engine, built on demand (per thread).
+
+        The reference :meth:`fire` is proved against; nothing in the library runs it.
 
         Raises:
             InvalidTransition: the event is not allowed; ``entity`` is unchanged.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 
 from .domain.incidents import ServiceIncident
 
-__all__ = ["DurationStats", "Metrics", "compute_metrics"]
+__all__ = ["MILESTONES", "DurationStats", "Metrics", "compute_metrics", "milestone_durations"]
 
 
 @attrs.frozen(kw_only=True)
@@ -48,24 +48,36 @@ class Metrics:
     """Detection to the (latest) resolution."""
 
 
-def _spans(incidents: Sequence[ServiceIncident], start: str, end: str) -> list[timedelta]:
-    out = []
+MILESTONES: Mapping[str, tuple[str, str]] = {
+    "time_to_acknowledge": ("detected_at", "acknowledged_at"),
+    "time_to_validate": ("detected_at", "opened_at"),
+    "time_to_first_public_update": ("opened_at", "first_public_update_at"),
+    "time_to_resolve": ("detected_at", "resolved_at"),
+}
+"""Each response time: the incident's milestone it runs from, and the one it runs to."""
+
+
+def milestone_durations(incidents: Iterable[ServiceIncident]) -> dict[str, list[timedelta]]:
+    """For each name of :data:`MILESTONES`, the durations of the ``incidents`` that reached
+    both milestones, in order (negative ones, from clock skew, are kept: callers decide)."""
+    out: dict[str, list[timedelta]] = {name: [] for name in MILESTONES}
+    pairs = [(out[name], start, end) for name, (start, end) in MILESTONES.items()]
     for incident in incidents:
-        a: datetime | None = getattr(incident, start)
-        b: datetime | None = getattr(incident, end)
-        if a is not None and b is not None:
-            out.append(b - a)
+        for found, start, end in pairs:
+            a: datetime | None = getattr(incident, start)
+            b: datetime | None = getattr(incident, end)
+            if a is not None and b is not None:
+                found.append(b - a)
     return out
 
 
 def compute_metrics(incidents: Sequence[ServiceIncident]) -> Metrics:
     """Metrics of ``incidents`` (those lacking a milestone are left out of its figure)."""
+    spans = milestone_durations(incidents)
     return Metrics(
         incidents=len(incidents),
-        time_to_acknowledge=DurationStats.of(_spans(incidents, "detected_at", "acknowledged_at")),
-        time_to_validate=DurationStats.of(_spans(incidents, "detected_at", "opened_at")),
-        time_to_first_public_update=DurationStats.of(
-            _spans(incidents, "opened_at", "first_public_update_at")
-        ),
-        time_to_resolve=DurationStats.of(_spans(incidents, "detected_at", "resolved_at")),
+        time_to_acknowledge=DurationStats.of(spans["time_to_acknowledge"]),
+        time_to_validate=DurationStats.of(spans["time_to_validate"]),
+        time_to_first_public_update=DurationStats.of(spans["time_to_first_public_update"]),
+        time_to_resolve=DurationStats.of(spans["time_to_resolve"]),
     )

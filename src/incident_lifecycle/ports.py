@@ -380,6 +380,14 @@ class StoreTransaction(Protocol):
         """The earliest time a pending entry becomes due, or ``None`` if none is pending."""
         ...
 
+    def oldest_pending_at(self) -> datetime | None:
+        """The earliest ``created_at`` of the pending notifications, or ``None`` if none is
+        pending (what the age of the oldest pending notification is measured from).
+
+        Its cost may grow with the pending entries, never with the delivered ones.
+        """
+        ...
+
 
 class Store(Protocol):
     """Persistence for the desk: hands out transactions.

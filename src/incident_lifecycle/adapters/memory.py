@@ -844,6 +844,12 @@ class _Transaction:
             times.append(held.next_at)
         return min(times) if times else None
 
+    def oldest_pending_at(self) -> datetime | None:
+        self._check()
+        entries = self._t.entries
+        payloads = {id(p): p for p in (entries[k].payload for k in self._t.queues.all_keys())}
+        return min((p.created_at for p in payloads.values()), default=None)
+
 
 def _cap(limit: object) -> int:
     """A checked ``limit`` as a count: ``None`` (all) and huge ints become ``sys.maxsize``,
@@ -865,6 +871,14 @@ class _Queues:
         if found is None or isinstance(found, str):
             return found
         return found[0]
+
+    def all_keys(self) -> Iterator[str]:
+        """Every pending key, recipient by recipient."""
+        for found in self._by.values():
+            if isinstance(found, str):
+                yield found
+            else:
+                yield from found
 
     def keys(self, recipient: str) -> list[str]:
         found = self._by.get(recipient)

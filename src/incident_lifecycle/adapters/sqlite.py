@@ -1229,6 +1229,18 @@ class _Transaction:
             dead=counts.get("dead", 0),
         )
 
+    def oldest_pending_at(self) -> datetime | None:
+        # Fan-outs share one message: read each pending message's time once, compare in
+        # Python (stored times keep their offset, so text order is not time order).
+        rows = self._q(
+            "SELECT m.created_at FROM messages m WHERE m.id IN "
+            "(SELECT o.message_id FROM outbox o WHERE o.state = 'pending')"
+        ).fetchall()
+        try:
+            return min((datetime.fromisoformat(row[0]) for row in rows), default=None)
+        except (TypeError, ValueError) as error:
+            raise DecodeError(f"messages.created_at: {error}") from error
+
     def next_due_at(self) -> datetime | None:
         row = self._q(
             "SELECT min(o.next_at) FROM outbox o WHERE o.state = 'pending' "

@@ -64,6 +64,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SPACE = re.compile(r"\s")
 
 E = TypeVar("E", bound=enum.Enum)
+T = TypeVar("T")
 
 
 def has_lone_surrogate(value: str) -> bool:
@@ -351,12 +352,18 @@ def enum_member(enum_type: type[enum.Enum]) -> Any:
     return Validator(check)
 
 
+def check_instance(field: str, value: T, cls: type) -> T:
+    """``value`` if it is an instance of ``cls``; else ``InvalidInput`` naming ``field``."""
+    if not isinstance(value, cls):
+        raise InvalidInput(field, f"must be a {cls.__name__}, not {type(value).__name__}")
+    return value
+
+
 def instance(cls: type) -> Any:
     """Validator for instances of ``cls``."""
 
     def check(field: str, value: object) -> None:
-        if not isinstance(value, cls):
-            raise InvalidInput(field, f"must be a {cls.__name__}, not {type(value).__name__}")
+        check_instance(field, value, cls)
 
     return Validator(check)
 

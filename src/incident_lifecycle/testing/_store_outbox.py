@@ -4,8 +4,9 @@ letters, redrive, against examples and a reference model (private: see
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,6 +34,7 @@ from ._contract_kit import (
     contract_settings,
     entry_view,
     in_transaction,
+    make_fanout,
     make_note,
     outbox_view,
     rolled_back,
@@ -416,6 +418,27 @@ class OutboxChecks(StoreHarness):
             assert tx.next_due_at() == T0 + 2 * HOUR
             tx.mark_delivered(["b1"], T0)
             assert tx.next_due_at() is None
+
+    def test_oldest_pending_at_is_the_earliest_creation_of_a_pending_notification(self) -> None:
+        """``oldest_pending_at`` is the earliest ``created_at`` of a pending notification
+        (compared as times, whatever their offsets), ``None`` when none is pending."""
+        east = timezone(timedelta(hours=5))
+        with self.opened() as store, store.transaction() as tx:
+            assert tx.oldest_pending_at() is None
+            late = attrs.evolve(make_note("a1"), created_at=T0 + HOUR)
+            early = attrs.evolve(make_note("b1", "team-b"), created_at=T0.astimezone(east))
+            tx.enqueue([late, early], T0 + HOUR)
+            fanout = attrs.evolve(make_fanout(["T-1", "T-2"]), created_at=T0 + 2 * HOUR)
+            tx.enqueue_fanout(fanout, T0 + 2 * HOUR)
+            assert tx.oldest_pending_at() == T0
+            tx.mark_delivered(["b1"], T0 + HOUR)
+            assert tx.oldest_pending_at() == T0 + HOUR
+            tx.mark_dead("a1", "refused", T0 + HOUR)
+            assert tx.oldest_pending_at() == T0 + 2 * HOUR
+            tx.mark_delivered([fanout.key_for("T-1"), fanout.key_for("T-2")], T0 + 2 * HOUR)
+            assert tx.oldest_pending_at() is None
+            tx.redrive(["a1"], T0 + 3 * HOUR)
+            assert tx.oldest_pending_at() == T0 + HOUR
 
     def test_outbox_agrees_with_a_reference_model(self) -> None:
         """Any sequence of outbox calls leaves the store agreeing with a plain reference model."""

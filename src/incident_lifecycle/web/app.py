@@ -70,8 +70,9 @@ LOG = logging.getLogger("incident_lifecycle.web")
 
 ALERT_SOURCES = ("alertmanager", "grafana", "pagerduty", "opsgenie")
 """The monitoring sources of ``POST /v1/alerts/{source}``, each a module of ``formats``."""
-TOKEN_SCOPES = (*ALERT_SOURCES, "reports", "incidents")
-"""What a bearer token may be for: a source's alerts, customer reports, incident reads."""
+TOKEN_SCOPES = (*ALERT_SOURCES, "reports", "incidents", "metrics")
+"""What a bearer token may be for: a source's alerts, customer reports, incident reads, the
+Prometheus scrape of ``GET /metrics``."""
 DEFAULT_REPORTER = Actor(name="helpdesk", role=Role.SUPPORT)
 """Who triages the reports posted to ``/v1/reports`` unless ``create_app`` is told."""
 MIN_TOKEN = 16
@@ -168,6 +169,7 @@ class IntakeApp:
         self.pagerduty_answer: Callable[[Decoded], Mapping[str, object]] = pagerduty_answer()
         opsgenie = format_function("opsgenie", "answer"), format_function("opsgenie", "close")
         self.opsgenie_answer, self.opsgenie_close = opsgenie
+        self._collector: Any = None  # the Prometheus collector, made on the first scrape
 
     # -- WSGI -------------------------------------------------------------------------
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -240,6 +242,8 @@ class IntakeApp:
     ) -> tuple[tuple[str, ...], Callable[[WSGIEnvironment, float, dict[str, object]], Response]]:
         if path == "/healthz":
             return ("GET",), self._health
+        if path == "/metrics":
+            return ("GET",), self._metrics
         if path == "/v1/reports":
             return ("POST",), self._report
         if path == "/v1/incidents":
@@ -295,6 +299,19 @@ class IntakeApp:
             },
         )
 
+    def _metrics(self, environ: WSGIEnvironment, _s: float, note: dict[str, object]) -> Response:
+        """The Prometheus scrape (``incident_lifecycle.prometheus``; the ``prometheus`` extra)."""
+        self._authenticate("metrics", environ)
+        query(environ, ())
+        if self._collector is None:
+            try:
+                from .. import prometheus
+            except ImportError as error:
+                raise Problem(kind="not-implemented", detail=str(error)) from None
+            self._collector = prometheus.IncidentCollector(self.desk)
+        body, content_type = self._collector.exposition(environ.get("HTTP_ACCEPT"))
+        return Response("200 OK", body, content_type=content_type)
+
     def _read(self, query_fn: Callable[[Any], Any]) -> Any:
         try:
             return c.read(
@@ -338,6 +355,7 @@ class IntakeApp:
         except InvalidInput as error:  # FormatError: the payload is not of its format
             raise Problem(kind="invalid-payload", detail=error.reason, field=error.field) from None
         decoded = self._owned(decoded)
+        self.desk.telemetry.count_refused(len(decoded.dropped))
         results = []
         for index, command in enumerate(decoded.commands):
             try:

@@ -38,6 +38,7 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "conflict": (409, "Not allowed in the current state"),
     "store-unavailable": (503, "The store is busy or unavailable: retry later"),
     "internal-error": (500, "Internal error"),
+    "not-implemented": (501, "This needs an optional extra that is not installed"),
 }
 """Each problem type's name, with its HTTP status and title."""
 
