@@ -7,6 +7,7 @@ ticket, resolution and the post-incident review.
 Everything listed in ``__all__`` is the public API; other names may change.
 """
 
+import logging
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -215,6 +216,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
+
+# The library logs and configures nothing: without the application's handlers, nothing
+# is printed (see ``incident_lifecycle.logs``).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 try:
     __version__ = version("incident-lifecycle")

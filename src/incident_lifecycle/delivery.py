@@ -22,14 +22,15 @@ from .domain.actors import Actor, Role
 from .domain.checks import check_aware, check_int, check_non_negative, shifted
 from .domain.errors import DeliveryError, InvalidInput
 from .domain.events import NotificationDeadLettered
+from .logs import fields
 from .notifications import DeliveryResult, DeliveryStatus, one_line
 from .ports import Clock, Notifier, OutboxEntry, Store
 from .telemetry import Telemetry
 
 __all__ = ["DeliveryReport", "Relay", "RetryPolicy"]
 
-LOG = logging.getLogger("incident_lifecycle.delivery")
-"""Delivery failures are logged here, each record on one line (user text neutralised)."""
+LOG = logging.getLogger(__name__)
+"""Delivery failures and batches are logged here, each record one line (see ``logs``)."""
 
 RELAY_ACTOR = Actor(name="outbox-relay", role=Role.MONITORING, team=None)
 
@@ -155,8 +156,27 @@ class Relay:
                 self.telemetry.count_attempts(claimed, results)
                 if error:
                     errors.append(error)
-                    LOG.warning("delivery batch failed, will retry: %s", error)
+                    LOG.warning(
+                        "delivery batch failed, will retry: %s",
+                        error,
+                        extra=fields(
+                            "delivery_batch_failed",
+                            relay=self.name,
+                            batch_size=len(claimed),
+                            error=error,
+                        ),
+                    )
                 counts = self._record(claimed, results, self._now())
+                LOG.debug(
+                    "delivery batch of %d: %d delivered, %d retried, %d dead",
+                    len(claimed),
+                    counts["delivered"],
+                    counts["retried"],
+                    counts["dead"],
+                    extra=fields(
+                        "delivery_batch", relay=self.name, batch_size=len(claimed), **counts
+                    ),
+                )
                 span.set_all({f"incident_lifecycle.batch.{k}": v for k, v in counts.items()})
                 span.set("incident_lifecycle.outcome", "notifier_error" if error else "ok")
             for name, count in counts.items():
@@ -226,6 +246,13 @@ class Relay:
                         one_line(entry.notification.recipient),
                         entry.attempts,
                         one_line(error or "rejected"),
+                        extra=fields(
+                            "notification_dead_lettered",
+                            key=entry.key,
+                            recipient=entry.notification.recipient,
+                            attempts=entry.attempts,
+                            error=error or "rejected",
+                        ),
                     )
                     counts["dead"] += 1
                     events.append(

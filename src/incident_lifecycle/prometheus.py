@@ -43,6 +43,7 @@ from .commands import read
 from .desk import IncidentDesk
 from .domain.errors import IncidentLifecycleError, InvalidInput
 from .domain.incidents import IncidentStatus, ServiceIncident
+from .logs import fields
 from .metrics import MILESTONES, milestone_durations
 from .notifications import DeliveryStatus, RecipientKind, one_line
 from .ports import OutboxStats, StoreTransaction
@@ -71,7 +72,7 @@ __all__ = [
     "exposition",
 ]
 
-LOG = logging.getLogger("incident_lifecycle.prometheus")
+LOG = logging.getLogger(__name__)
 """A scrape that could not read the store is logged here (one line, the error's text)."""
 
 NAMESPACE = "incident_lifecycle"
@@ -177,7 +178,11 @@ class IncidentCollector(Collector):
         try:
             store = self._read_store()
         except IncidentLifecycleError as error:
-            LOG.warning("metrics: the store could not be read: %s", one_line(error, 300))
+            LOG.warning(
+                "metrics: the store could not be read: %s",
+                one_line(error, 300),
+                extra=fields("metrics_store_unreadable", error=str(error)),
+            )
             store = None
         return list(self._families(store, self.desk.clock.now()))
 

@@ -14,8 +14,10 @@ instead. See ``docs/observability.md``.
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +27,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .domain.errors import IncidentLifecycleError, InvalidInput, NotPermitted
+from .logs import fields
 from .notifications import DeliveryResult
 from .ports import OutboxEntry
 from .tracing import ATTRIBUTE_PREFIX, AttributeValue, SpanHandle, active_tracer, span, tracer_of
@@ -32,6 +35,9 @@ from .tracing import ATTRIBUTE_PREFIX, AttributeValue, SpanHandle, active_tracer
 __all__ = ["Telemetry", "TelemetrySnapshot", "outcome_of_error"]
 
 T = TypeVar("T")
+
+LOG = logging.getLogger(__name__)
+"""Each command handled, at DEBUG (record ``command``, see ``logs``)."""
 
 MAX_IDS = 64
 """A span lists at most this many incident ids (a storm's batch may touch thousands)."""
@@ -100,7 +106,7 @@ class Telemetry:
     def observe(self, command: object, store: object, run: Callable[[], T]) -> T:
         """Run ``run()`` (the command ``command`` on ``store``) in its span, and count it."""
         tracer = self._tracer if self._tracer is not None else active_tracer()
-        if tracer is None:  # no tracing: count only
+        if tracer is None and not LOG.isEnabledFor(logging.DEBUG):  # count only
             try:
                 result = run()
             except (InvalidInput, NotPermitted):
@@ -108,6 +114,7 @@ class Telemetry:
                 raise
             self._count_intake(result)
             return result
+        started = time.perf_counter()
         op = str(getattr(command, "op", type(command).__name__))
         attributes = {
             ATTRIBUTE_PREFIX + "op": op,
@@ -121,10 +128,13 @@ class Telemetry:
                 if isinstance(error, InvalidInput | NotPermitted):
                     self.count_refused(_signals_of(command))
                 current.fail(error, outcome_of_error(error))
+                _log_command(op, attributes, outcome_of_error(error), started)
                 raise
             self._count_intake(result)
+            found = _result_attributes(command, result)
             if current.recording:
-                current.set_all(_result_attributes(command, result))
+                current.set_all(found)
+            _log_command(op, {**attributes, **found}, _outcome_of(result), started)
             return result
 
     def _count_intake(self, result: object) -> None:
@@ -177,6 +187,22 @@ class Telemetry:
         with self._lock:
             self._runs += 1
             self._last_run = at
+
+
+def _log_command(op: str, attributes: Mapping[str, Any], outcome: str, started: float) -> None:
+    millis = round((time.perf_counter() - started) * 1000, 3)
+    incident = attributes.get(ATTRIBUTE_PREFIX + "incident_id")
+    store = attributes.get(ATTRIBUTE_PREFIX + "store")
+    LOG.debug(
+        "%s %s: %s in %.3fms",
+        op,
+        incident or "-",
+        outcome,
+        millis,
+        extra=fields(
+            "command", op=op, incident_id=incident, outcome=outcome, store=store, millis=millis
+        ),
+    )
 
 
 def _incident_of(command: object) -> str | None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..notifications import DeliveryResult, Notification
+from ..logs import fields
+from ..notifications import DeliveryResult, Notification, one_line
 
 __all__ = ["JsonLinesNotifier", "RecordingNotifier", "notification_to_dict"]
+
+LOG = logging.getLogger(__name__)
+"""A batch ``JsonLinesNotifier`` could not write (record ``jsonl_write_failed``)."""
 
 
 def notification_to_dict(notification: Notification) -> dict[str, str | None]:
@@ -69,7 +74,11 @@ class RecordingNotifier:
 class JsonLinesNotifier:
     """Appends each notification as one JSON line to a file, and reports it delivered.
 
-    Each batch is flushed and synced to disk before ``send`` returns.
+    Each batch is synced to disk before ``send`` returns. The file only ever
+    holds whole lines: when a write fails (the disk is full, a size limit), what
+    was written of the batch is cut off again and the batch is answered "retry"
+    (logged as ``jsonl_write_failed``), and a line left torn by a crash in the
+    middle of a write is cut off before the next batch is written.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -78,12 +87,57 @@ class JsonLinesNotifier:
 
     def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
         """Write ``batch`` to the file; every notification is delivered once written."""
-        lines = "".join(
+        data = "".join(
             json.dumps(notification_to_dict(n), ensure_ascii=False, sort_keys=True) + "\n"
             for n in batch
-        )
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
+        ).encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                start = _whole_lines(fd)
+                try:
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                except OSError as error:
+                    _cut(fd, start)
+                    return self._failed(batch, error)
+            finally:
+                os.close(fd)
         return [DeliveryResult.delivered(n.key) for n in batch]
+
+    def _failed(self, batch: Sequence[Notification], error: OSError) -> list[DeliveryResult]:
+        text = f"could not write {self.path.name}: {error.strerror or error}"
+        LOG.warning(
+            "%s; what was written of the batch is cut off, it will be sent again",
+            one_line(text),
+            extra=fields("jsonl_write_failed", path=str(self.path), error=text),
+        )
+        return [DeliveryResult.retry(n.key, text) for n in batch]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _whole_lines(fd: int) -> int:
+    """The file's size once a torn last line (a crash mid-write) is cut off."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        begin = max(0, end - 65536)
+        newline = os.pread(fd, end - begin, begin).rfind(b"\n")
+        if newline >= 0:
+            return _cut(fd, begin + newline + 1)
+        end = begin
+    return _cut(fd, 0)
+
+
+def _cut(fd: int, size: int) -> int:
+    """Truncate the file back to ``size`` bytes, synced; return ``size``."""
+    os.ftruncate(fd, size)
+    os.fsync(fd)
+    return size

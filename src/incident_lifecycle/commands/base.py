@@ -21,6 +21,7 @@ An :class:`Operation` is a command that runs outside any store transaction
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -36,6 +37,7 @@ from ..domain.severity import Severity, SeverityScale
 from ..escalation import EscalationPolicy
 from ..grouping import GroupingPolicy
 from ..lifecycle import INCIDENT_LIFECYCLE
+from ..logs import fields
 from ..notifications import FanOut, Notification
 from ..ports import Clock, Store, StoreTransaction
 from ..triage import TriagePolicy
@@ -57,6 +59,9 @@ __all__ = [
     "created_elsewhere",
     "run",
 ]
+
+LOG = logging.getLogger(__name__)
+"""A transaction run again after a conflict, at DEBUG (record ``conflict_retried``)."""
 
 R = TypeVar("R", covariant=True)
 T = TypeVar("T")
@@ -296,6 +301,12 @@ def read(store: Store, query: Callable[[StoreTransaction], T], *, max_conflict_r
             attempt += 1
             if attempt > max_conflict_retries:
                 raise
+            LOG.debug(
+                "conflict: running again from fresh data (%d of %d)",
+                attempt,
+                max_conflict_retries,
+                extra=fields("conflict_retried", attempt=attempt, limit=max_conflict_retries),
+            )
 
 
 def read_now(clock: Clock) -> datetime:

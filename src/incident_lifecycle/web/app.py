@@ -34,6 +34,7 @@ from ..domain.errors import (
 from ..domain.incidents import ACTIVE_STATUSES, incident_order
 from ..formats.base import Decoded, Dropped, FormatError
 from ..formats.memo import SignalMemo
+from ..logs import fields
 from ..notifications import one_line
 from .problems import Problem
 from .requests import (
@@ -65,8 +66,9 @@ __all__ = [
     "create_app",
 ]
 
-LOG = logging.getLogger("incident_lifecycle.web")
-"""One line per request: method, path, status, milliseconds, what was done or refused."""
+LOG = logging.getLogger(__name__)
+"""One line per request: method, path, status, milliseconds, what was done or refused
+(records ``http_request`` and ``http_internal_error``, see ``logs``)."""
 
 ALERT_SOURCES = ("alertmanager", "grafana", "pagerduty", "opsgenie")
 """The monitoring sources of ``POST /v1/alerts/{source}``, each a module of ``formats``."""
@@ -183,7 +185,12 @@ class IntakeApp:
         except Problem as problem:
             response = self._problem(problem, note)
         except Exception:
-            LOG.exception("%s %s: unexpected error", method, one_line(path, 200))
+            LOG.exception(
+                "%s %s: unexpected error",
+                one_line(method, 16),
+                one_line(path, 200),
+                extra=fields("http_internal_error", method=method, path=path),
+            )
             response = self._problem(
                 Problem(kind="internal-error", detail="an unexpected error; see the log"), note
             )
@@ -214,8 +221,24 @@ class IntakeApp:
         millis = (time.monotonic() - started) * 1000
         details = " ".join(f"{k}={one_line(v, 120)}" for k, v in note.items())
         level = logging.WARNING if status.startswith("5") else logging.INFO
+        extra = fields(
+            "http_request",
+            method=method,
+            path=path,
+            status=int(status[:3]),
+            millis=round(millis, 1),
+            problem=note.get("problem"),
+            field=note.get("field"),
+        )
         LOG.log(
-            level, "%s %s %s %.1fms %s", method, one_line(path, 200), status[:3], millis, details
+            level,
+            "%s %s %s %.1fms %s",
+            one_line(method, 16),
+            one_line(path, 200),
+            status[:3],
+            millis,
+            details,
+            extra=extra,
         )
 
     # -- routing ----------------------------------------------------------------------

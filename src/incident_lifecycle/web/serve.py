@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..desk import IncidentDesk
 from ..domain.errors import IncidentLifecycleError
+from ..logs import fields
 from ..notifications import one_line
 from .requests import Limits
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXTRA_MISSING", "Service", "ServeUnavailable"]
 
-LOG = logging.getLogger("incident_lifecycle.web")
+LOG = logging.getLogger(__name__)
 EXTRA_MISSING = (
     "incident-lifecycle serve needs waitress, from the 'serve' extra: "
     "pip install 'incident-lifecycle[serve]'"
@@ -177,7 +178,11 @@ class Service:
             try:
                 report = desk.deliver(batch_size=self.batch_size, max_batches=1)
             except Exception as error:  # the relay must outlive a bad round
-                LOG.warning("relay round failed: %s", one_line(error, 300))
+                LOG.warning(
+                    "relay round failed: %s",
+                    one_line(error, 300),
+                    extra=fields("relay_round_failed", error=f"{type(error).__name__}: {error}"),
+                )
                 self._stopping.wait(self.relay_interval)
                 continue
             self.delivered += report.delivered
