@@ -19,12 +19,51 @@ def blocks(language: str) -> list[str]:
 
 
 def test_diagrams_are_the_generated_ones():
-    """The mermaid blocks are exactly ``mermaid()`` of the alert, incident and report lifecycles."""
+    """After the whole flow, the mermaid blocks are exactly ``mermaid()`` of the alert,
+    incident and report lifecycles."""
     expected = [lifecycle.mermaid() + "\n" for lifecycle in LIFECYCLES]
-    assert blocks("mermaid") == expected, (
+    assert blocks("mermaid")[1:] == expected, (
         "docs/lifecycles.md is out of date: paste ALERT_LIFECYCLE.mermaid(), "
         "INCIDENT_LIFECYCLE.mermaid() and REPORT_LIFECYCLE.mermaid() into its mermaid blocks"
     )
+
+
+FLOW_STAGES = (
+    "alert",
+    "potential",
+    "validation",
+    "updates",
+    "outbox",
+    "outlets",
+    "report",
+    "triage",
+    "dismissed",
+    "troubleshooting",
+    "resolved",
+)
+
+
+def test_the_whole_flow_comes_first_and_names_every_stage():
+    """The first diagram is the whole flow: alert -> potential incident -> validation ->
+    updates -> outbox -> outlets, and report -> triage, each stage a node, linked in order."""
+    flow = blocks("mermaid")[0]
+    assert flow.startswith("flowchart LR\n")
+    for stage in FLOW_STAGES:
+        assert re.search(rf"^    {stage}[\[{{(]", flow, re.MULTILINE), stage
+    edges = re.findall(r"^    (\w+) -[-.]*>(?:\|[^|]*\|)? (\w+)$", flow, re.MULTILINE)
+    linked = set(edges)
+    for pair in [
+        ("alert", "potential"),
+        ("potential", "validation"),
+        ("validation", "open"),
+        ("open", "updates"),
+        ("updates", "outbox"),
+        ("outbox", "outlets"),
+        ("report", "triage"),
+        ("triage", "open"),
+        ("triage", "troubleshooting"),
+    ]:
+        assert pair in linked, pair
 
 
 @pytest.mark.parametrize("lifecycle", LIFECYCLES, ids=lambda lifecycle: lifecycle.kind)

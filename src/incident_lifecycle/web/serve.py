@@ -79,7 +79,8 @@ class Service:
     Args:
         app: the WSGI application (``create_app(...)``).
         desk: the desk whose outbox the relay drains (``None``: no relay).
-        host, port: where to listen (loopback by default; port 0 picks a free one).
+        host: where to listen (loopback by default).
+        port: the port to listen on (0 picks a free one).
         threads: waitress's worker threads.
         limits: the app's limits (waitress's own body and idle limits follow them).
         relay_interval: the relay's pause when nothing is due.
