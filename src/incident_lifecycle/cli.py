@@ -25,9 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import __version__
 from .adapters.notifiers import JsonLinesNotifier
 from .adapters.sqlite import SQLiteStore
 from .cadence import UpdateDue
+from .cli_prometheus import prometheus_metrics
 from .codec import encode
 from .desk import IncidentDesk
 from .domain.errors import IncidentLifecycleError, StoreError
@@ -40,6 +42,7 @@ from .replay import ReplayError, apply_line, parse_line, schema_text
 __all__ = ["main"]
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_REFUSED, EXIT_STORE = 0, 1, 2, 3, 4
+FORMAT_HELP = "text (default), json (as --json) or prometheus (every incident, as /metrics)"
 _ROUTINE = frozenset({"TicketLinked", "ReportTriaged", "AlertJoined"})
 
 
@@ -461,6 +464,9 @@ def _write_metrics(metrics: Metrics, out: TextIO) -> None:
 def cmd_metrics(args: argparse.Namespace, out: TextIO) -> int:
     """Response-time metrics: count, median, p90."""
     desk = _open(args)
+    if args.format == "prometheus":
+        return prometheus_metrics(args, desk, out)
+    args.json = args.json or args.format == "json"
     since = datetime.fromisoformat(args.since) if args.since else None
     until = datetime.fromisoformat(args.until) if args.until else None
     metrics = desk.metrics(since, until)
@@ -510,6 +516,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the life of service incidents on an embedded SQLite database.",
         epilog="Exit codes: 0 done, 1 replay skipped bad lines, 2 usage, 3 refused, 4 database.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
@@ -535,6 +542,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "metrics":
             command.add_argument("--since", help="ISO 8601 start (detected at or after)")
             command.add_argument("--until", help="ISO 8601 end (detected before)")
+            formats = ("text", "json", "prometheus")  # prometheus: see cli_prometheus
+            command.add_argument("--format", choices=formats, default="text", help=FORMAT_HELP)
     show = add("show", cmd_show, "show one incident: fields, updates, timeline")
     show.add_argument("incident")
     show.add_argument("--json", action="store_true", help="machine-readable output")

@@ -131,6 +131,9 @@ class IncidentCollector(Collector):
         incident_refresh: seconds during which the incidents read by one scrape serve the
             next ones too (0, the default: each scrape reads them). Reading every incident
             is the costly part of a scrape on a long history; the outbox is read each time.
+        process_metrics: whether to give this process's counters (intake, delivery
+            attempts, the relay); a one-shot command (``incident-lifecycle metrics
+            --format prometheus``) leaves them out, since they would only be zeros.
 
     Raises:
         InvalidInput: ``desk`` is not a desk, ``buckets`` are not increasing positive
@@ -144,6 +147,7 @@ class IncidentCollector(Collector):
         buckets: Iterable[float] = DEFAULT_BUCKETS,
         namespace: str = NAMESPACE,
         incident_refresh: float = 0.0,
+        process_metrics: bool = True,
     ) -> None:
         if not isinstance(desk, IncidentDesk):
             raise InvalidInput("desk", f"must be an IncidentDesk, not {type(desk).__name__}")
@@ -159,6 +163,7 @@ class IncidentCollector(Collector):
         self.buckets = _check_buckets(buckets)
         self.namespace = namespace
         self.incident_refresh = float(incident_refresh)
+        self.process_metrics = bool(process_metrics)
         self._lock = threading.Lock()
         self._incidents: tuple[float, Sequence[ServiceIncident]] | None = None
 
@@ -198,7 +203,8 @@ class IncidentCollector(Collector):
 
     # -- the families ---------------------------------------------------------------------
     def _families(self, store: _Figures | None, now: datetime | None) -> Iterator[Metric]:
-        yield from self._process_families(now is not None)
+        if self.process_metrics:
+            yield from self._process_families(now is not None)
         up = GaugeMetricFamily(
             self._name("store_up"), "Whether the last scrape could read the store (1) or not (0)"
         )
