@@ -655,13 +655,17 @@ class _Transaction:
         touched: list[_Entry] = []
         olds: list[tuple[Any, ...]] = []
         held_count = 0
+        mine: set[str] = set()  # claimed by this call: never twice, even if the lease ends now
+        blocked = False
         # The lane's head changes only when this loop takes it (claims join the tail).
         held = self._lease_head(unleased)
         entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
         while len(claimed) < wanted:
             entry: _Entry | None = None
-            head = due.peek() if due else None
+            head = due.peek() if due and not blocked else None
+            if held is not None and held.key in mine:
+                held = None  # leased by this very claim (a lease ending now): not due again
             if head is not None and head[0] <= now:
                 when, seq, key = head
                 if held is not None and (held.next_at, held.seq) < (when, seq):
@@ -671,6 +675,10 @@ class _Transaction:
                 else:
                     popped.append(due.pop())
                     entry = self._live_head(when, key)
+                    if entry is not None and entry.key in mine:
+                        due.push(*popped.pop())  # its lease, taken now: keep it
+                        blocked = True  # the rest of the due queue waits for the next call
+                        continue
                     if entry is None:
                         continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
@@ -680,6 +688,7 @@ class _Transaction:
             if entry is None:
                 break
             touched.append(entry)
+            mine.add(entry.key)
             olds.append(entry.state_tuple())
             entry._state_attempts += 4  # one more attempt (see _Entry)
             entry.claim = claim
