@@ -80,11 +80,12 @@ def _cells(row: Row, quick: bool) -> list[str]:
     elif run.peak_mib is not None:
         memory = f"{run.peak_mib:,.1f} MiB"
     met = row.met()
+    counted = spec.unit == "calls"  # a cost row: its items are the count it measured
     return [
         spec.scenario,
         spec.backend,
-        spec.n,
-        "-" if run.throughput is None else f"{run.throughput:,.0f}/s",
+        f"{run.items:,} calls for {spec.n}" if counted else spec.n,
+        "-" if run.throughput is None or counted else f"{run.throughput:,.0f}/s",
         "-" if run.p50_us is None else f"{run.p50_us:,.1f}",
         "-" if run.p99_us is None else f"{run.p99_us:,.1f}",
         "-" if run.seconds is None else _seconds(run.seconds),

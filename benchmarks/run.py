@@ -8,7 +8,10 @@ Usage, from the repository root::
     python -m benchmarks --scaling --only storm --scaling-backend both
 
 Scenarios: storm, commands, triage, fanout, intake (Alertmanager webhooks through the
-HTTP service, in-process and over loopback), sqlite (opening a large database).
+HTTP service, in-process and over loopback), sqlite (opening a large database), outlets
+(one public update to 10,000 tickets through the Zendesk adapter to a local server:
+HTTP calls, unthrottled rate, and the drain under 700 requests/minute, ~10 s; 1,000
+tickets with --quick).
 Prints one table at the end (progress goes to stderr): throughput, median
 per-item latency, time, peak memory, the ratio to a bare reference made of
 plain dicts and tuples, and the issue's target with whether the median run
@@ -33,13 +36,14 @@ from benchmarks.commands import command_cases
 from benchmarks.common import BACKENDS, Case, MakeStore, Run, Stores
 from benchmarks.fanout import fanout_cases
 from benchmarks.intake import intake_cases
+from benchmarks.outlets import outlet_cases
 from benchmarks.report import Row, results_table, scaling_table, write_json
 from benchmarks.scaling import FULL_SIZES, NOTE, PROBES, QUICK_SIZES, Curve, run_scaling
 from benchmarks.sqlite_open import open_cases
 from benchmarks.storm import storm_cases
 from benchmarks.triage import triage_cases
 
-SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite")
+SCENARIOS = ("storm", "commands", "triage", "fanout", "intake", "sqlite", "outlets")
 
 
 def progress(message: str) -> None:
@@ -69,6 +73,8 @@ def build_cases(chosen: set[str], quick: bool, stores: Stores) -> list[Case]:
                 cases += make_cases(backend, stores.maker(backend))
     if "sqlite" in chosen:
         cases += open_cases(*((2_000, 20_000) if quick else (100_000, 1_000_000)))
+    if "outlets" in chosen:
+        cases += outlet_cases(1_000 if quick else 10_000)
     return cases
 
 

@@ -54,10 +54,19 @@ class ScriptedNotifier:
 
     def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
         self.calls.append((self.clock.now(), [n.key for n in batch]))
-        results = []
+        results: list[object] = []
+        stopped: set[str] = set()  # the notifier contract: nothing after a failure, per recipient
         for notification in batch:
+            if notification.recipient in stopped:
+                results.append(DeliveryResult.retry(notification.key, "held"))
+                continue
             attempt = self.attempts[notification.key] = self.attempts.get(notification.key, 0) + 1
             result = self.answer(notification, attempt)
+            if not isinstance(result, DeliveryResult) or result.status in (
+                DeliveryStatus.RETRY,
+                DeliveryStatus.THROTTLED,
+            ):
+                stopped.add(notification.recipient)
             if (
                 isinstance(result, DeliveryResult)
                 and result.key == notification.key

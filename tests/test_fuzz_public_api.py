@@ -621,6 +621,7 @@ CTOR: dict[str, CtorParam] = {
     ),
     "default_team": CtorParam(st.sampled_from([None, "support-eng", "noc"]), _optional(_is(str))),
     "telemetry": CtorParam(st.sampled_from([None, Telemetry()]), _optional(_is(Telemetry))),
+    "status_page": CtorParam(st.sampled_from([None, True, False]), _optional(_is(bool))),
 }
 """Every parameter of ``IncidentDesk(...)``: valid values, and what is of the right kind."""
 

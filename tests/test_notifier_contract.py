@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from incident_lifecycle.adapters import JsonLinesNotifier, RecordingNotifier
 from incident_lifecycle.notifications import DeliveryResult, Notification
 from incident_lifecycle.ports import Notifier
+from incident_lifecycle.testing import FlakyNotifier
 from incident_lifecycle.testing.contracts import NotifierContract
 
 
@@ -36,6 +38,19 @@ class TestJsonLinesNotifierContract(NotifierContract):
             for line in notifier.path.read_text(encoding="utf-8").splitlines():
                 assert isinstance(json.loads(line)["key"], str)
         shutil.rmtree(notifier.path.parent, ignore_errors=True)
+
+
+class TestFlakyNotifierContract(NotifierContract):
+    """``FlakyNotifier`` keeps the contract, throttling and partial failures included."""
+
+    def make_notifier(self) -> Notifier:
+        return FlakyNotifier(failure_rate=0.3, permanent_rate=0.1, seed=7)
+
+    def make_throttled_notifier(self) -> Notifier | None:
+        return FlakyNotifier(throttle=timedelta(seconds=30))
+
+    def make_failing_notifier(self, recipients: frozenset[str]) -> Notifier | None:
+        return FlakyNotifier(fail_recipients=recipients)
 
 
 # -- the contract catches broken notifiers -----------------------------------------------------
@@ -87,3 +102,35 @@ def test_the_relay_check_fails_a_notifier_that_leaves_a_notification_unanswered(
     """The relay check reports a notifier whose answers leave a notification without a verdict."""
     with pytest.raises(AssertionError):
         _contract_on(broken).test_a_relay_records_a_verdict_for_every_notification()
+
+
+class OvertakesAfterAFailure(RecordingNotifier):
+    """Fails the first message of each recipient in a batch and delivers the later ones."""
+
+    def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
+        seen: set[str] = set()
+        results = []
+        for n in batch:
+            first = n.recipient not in seen
+            seen.add(n.recipient)
+            results.append(
+                DeliveryResult.retry(n.key) if first else DeliveryResult.delivered(n.key)
+            )
+        return results
+
+
+class ThrottlesWithoutAWait(RecordingNotifier):
+    """Answers throttled without saying for how long."""
+
+    def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
+        return [DeliveryResult.throttled(n.key, None) for n in batch]
+
+
+@pytest.mark.parametrize("broken", [OvertakesAfterAFailure, ThrottlesWithoutAWait])
+def test_the_contract_fails_a_notifier_breaking_order_or_throttling(
+    broken: Callable[[], Notifier],
+) -> None:
+    """A notifier letting a later message overtake a failed one, or throttling without a
+    retry-after, fails the order check."""
+    with pytest.raises(AssertionError):
+        _contract_on(broken).test_a_recipients_messages_keep_their_order()

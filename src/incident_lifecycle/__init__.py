@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from .adapters.notifiers import (
         JsonLinesNotifier,
         RecordingNotifier,
+        RoutingNotifier,
     )
     from .adapters.sqlite import (
         SQLiteStore,
@@ -125,6 +126,7 @@ if TYPE_CHECKING:
         MessageTemplate,
         Notification,
         RecipientKind,
+        StatusPageUpdate,
         Templates,
         Topic,
     )
@@ -189,9 +191,11 @@ _LAZY = {
     "OutboxStats": "ports",
     "RecipientKind": "notifications",
     "RecordingNotifier": "adapters.notifiers",
+    "RoutingNotifier": "adapters.notifiers",
     "Relay": "delivery",
     "RetryPolicy": "delivery",
     "SQLiteStore": "adapters.sqlite",
+    "StatusPageUpdate": "notifications",
     "Store": "ports",
     "StoreTransaction": "ports",
     "SystemClock": "ports",
@@ -297,6 +301,7 @@ __all__ = [
     "RetryPolicy",
     "Review",
     "Role",
+    "RoutingNotifier",
     "SEV0",
     "SEV1",
     "SEV2",
@@ -306,6 +311,7 @@ __all__ = [
     "ServiceIncident",
     "Severity",
     "SeverityScale",
+    "StatusPageUpdate",
     "StatusUpdate",
     "Store",
     "StoreError",

@@ -64,6 +64,7 @@ class IncidentDesk(DeskQueries):
         telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
         escalation: when unanswered validation requests are escalated (15 minutes).
         default_team: the team that owns every product ``ownership`` does not name.
+        status_page: also tell the status page (``None``: if the notifier takes status pages).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class IncidentDesk(DeskQueries):
         telemetry: Telemetry | None = None,
         escalation: EscalationPolicy | None = None,
         default_team: str | None = None,
+        status_page: bool | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
         checks.check_methods("notifier", notifier, "send")
@@ -93,8 +95,7 @@ class IncidentDesk(DeskQueries):
         telemetry = Telemetry() if telemetry is None else telemetry
         checks.check_instance("retry", retry, RetryPolicy)
         checks.check_instance("telemetry", telemetry, Telemetry)
-        if seed is not None:
-            checks.check_int("seed", seed)
+        checks.check_int("seed", 0 if seed is None else seed)
         self.max_conflict_retries = checks.check_int("max_conflict_retries", max_conflict_retries)
         self.config = c.DeskConfig(
             ownership=ownership,
@@ -105,12 +106,12 @@ class IncidentDesk(DeskQueries):
             policy=DefaultTriagePolicy() if policy is None else policy,
             escalation=EscalationPolicy() if escalation is None else escalation,
             default_team=default_team,
+            status_page=c.wants_status_page(notifier, status_page),
         )
         self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
         self.clock: Clock = clock
         self.relay = Relay(store, notifier, clock, retry, seed=seed, telemetry=self.telemetry)
-        # The configuration, as attributes (``ownership`` is the map the ``own`` command changes).
-        self.ownership = self.config.ownership
+        self.ownership = self.config.ownership  # the map the ``own`` command changes
         self.scale, self.grouping = self.config.scale, self.config.grouping
         self.policy, self.reopen_window = self.config.policy, self.config.reopen_window
 
@@ -158,8 +159,7 @@ class IncidentDesk(DeskQueries):
     def clear_alerts(
         self, fingerprints: Sequence[str], by: Actor | None = None
     ) -> Mapping[str, ClearReceipt]:
-        """:meth:`clear_alert` for many fingerprints in one transaction (a resolved webhook);
-        each fingerprint's receipt, in the order given."""
+        """:meth:`clear_alert` for many fingerprints, one transaction: receipts in given order."""
         return self.handle(c.ClearAlerts(fingerprints=fingerprints, by=by))
 
     def detach_alert(self, alert_id: str, by: Actor, into: str | None = None) -> str:

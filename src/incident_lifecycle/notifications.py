@@ -9,11 +9,13 @@ control characters neutralised and is capped in length.
 from __future__ import annotations
 
 import enum
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -41,6 +43,7 @@ __all__ = [
     "MessageTemplate",
     "Notification",
     "RecipientKind",
+    "StatusPageUpdate",
     "Templates",
     "Topic",
     "neutralise",
@@ -58,6 +61,9 @@ class RecipientKind(enum.StrEnum):
     """A customer's helpdesk ticket: only public text ever goes here."""
     TEAM = "team"
     """An internal team (engineering, support)."""
+    STATUS_PAGE = "status_page"
+    """The public status page: the recipient is the incident, the body a
+    :class:`StatusPageUpdate` document (public text only, as for tickets)."""
 
 
 class Topic(enum.StrEnum):
@@ -77,6 +83,7 @@ class Topic(enum.StrEnum):
 
 
 CUSTOMER_TOPICS = frozenset({Topic.TICKET_LINKED, Topic.STATUS_UPDATE, Topic.RESOLUTION})
+STATUS_PAGE_TOPICS = frozenset({Topic.STATUS_UPDATE, Topic.RESOLUTION})
 
 
 def _to_recipient_kind(value: RecipientKind | str) -> RecipientKind:
@@ -108,6 +115,10 @@ class Notification:
     def __attrs_post_init__(self) -> None:
         if self.recipient_kind is RecipientKind.TICKET and self.topic not in CUSTOMER_TOPICS:
             raise InvalidInput("topic", f"{self.topic.value} is not a customer-facing topic")
+        if self.recipient_kind is RecipientKind.STATUS_PAGE and self.topic not in (
+            STATUS_PAGE_TOPICS
+        ):
+            raise InvalidInput("topic", f"{self.topic.value} is not a status page topic")
 
     @classmethod
     def restore(
@@ -222,6 +233,76 @@ class FanOut:
         )
 
 
+PHASES = ("investigating", "identified", "monitoring", "resolved")
+"""The status page's phases, in their usual order."""
+IMPACTS = ("none", "minor", "major", "critical")
+"""The status page's impact levels, mildest first."""
+
+
+def impact_of(rank: int) -> str:
+    """The status page impact of a public severity of ``rank``: 0 is critical, 1 major,
+    anything milder minor."""
+    return IMPACTS[max(1, 3 - rank)]
+
+
+def _to_components(value: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidInput("components", "must be a sequence of product names")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise InvalidInput("components", f"{item!r} is not a product name")
+    return tuple(value)
+
+
+def _one_of(*choices: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in choices:
+            raise InvalidInput(attribute.name, f"must be one of {', '.join(choices)}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class StatusPageUpdate:
+    """What a status-page notification says, as the body of the notification (JSON).
+
+    ``phase`` is the public phase after the update (``resolved`` for the
+    resolution), ``impact`` comes from the severity (:func:`impact_of`), the
+    ``components`` are the incident's products, ``text`` the public text.
+    """
+
+    title: str = attrs.field(validator=text(DESCRIPTION_MAX))
+    phase: str = attrs.field(validator=_one_of(*PHASES))
+    impact: str = attrs.field(validator=_one_of(*IMPACTS))
+    severity: str = attrs.field(validator=identifier())
+    components: tuple[str, ...] = attrs.field(converter=_to_components)
+    text: str = attrs.field(validator=text(MESSAGE_MAX))
+
+    def to_body(self) -> str:
+        """The notification body: one JSON object (keys sorted)."""
+        return json.dumps(attrs.asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def of(cls, notification: Notification) -> StatusPageUpdate:
+        """Read a status-page notification's body; ``InvalidInput`` naming ``body`` (or the
+        field at fault) when it is not such a document."""
+        try:
+            data = json.loads(notification.body)
+        except ValueError as error:
+            raise InvalidInput("body", f"is not a status page document: {error}") from None
+        if not isinstance(data, dict) or set(data) != {a.name for a in attrs.fields(cls)}:
+            raise InvalidInput("body", "is not a status page document")
+        components = data["components"]
+        if isinstance(components, list):
+            data["components"] = tuple(components)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as error:
+            if isinstance(error, InvalidInput):
+                raise
+            raise InvalidInput("body", f"is not a status page document: {error}") from None
+
+
 class DeliveryStatus(enum.StrEnum):
     """A notifier's verdict on one notification."""
 
@@ -230,6 +311,9 @@ class DeliveryStatus(enum.StrEnum):
     """A transient failure: try again later (optionally not before ``retry_after``)."""
     REJECTED = "rejected"
     """A permanent failure: dead-letter it."""
+    THROTTLED = "throttled"
+    """Not tried: the outlet asked to slow down (HTTP 429). Not a failed attempt: the
+    relay pauses the notifier's route for ``retry_after`` and sends it again then."""
 
 
 def _to_delivery_status(value: DeliveryStatus | str) -> DeliveryStatus:
@@ -272,6 +356,12 @@ class DeliveryResult:
     def rejected(cls, key: str, error: str = "") -> DeliveryResult:
         """A permanent failure."""
         return cls(key=key, status=DeliveryStatus.REJECTED, error=error)
+
+    @classmethod
+    def throttled(cls, key: str, after: timedelta | None, error: str = "") -> DeliveryResult:
+        """The outlet asked to wait ``after`` (its retry-after; ``None``: the relay's base
+        wait) before anything more is sent on this notification's route."""
+        return cls(key=key, status=DeliveryStatus.THROTTLED, retry_after=after, error=error)
 
 
 # -- safe text ---------------------------------------------------------------

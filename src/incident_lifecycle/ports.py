@@ -19,7 +19,7 @@ from .domain.alerts import Alert
 from .domain.events import DomainEvent
 from .domain.incidents import ServiceIncident, StatusUpdate
 from .domain.reports import CustomerReport, ReportStatus
-from .notifications import DeliveryResult, FanOut, Notification
+from .notifications import DeliveryResult, FanOut, Notification, RecipientKind
 
 __all__ = [
     "Clock",
@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreTransaction",
     "SystemClock",
+    "takes_status_page",
 ]
 
 
@@ -56,16 +57,47 @@ class Notifier(Protocol):
 
     Contract:
     - ``send`` returns exactly one :class:`DeliveryResult` per notification,
-      with the notification's ``key`` (any order).
+      with the notification's ``key`` (any order; an iterator is fine).
     - A notifier may receive the same key more than once (delivery is at
       least once): it should use the key to avoid showing a message twice.
-    - Raising from ``send`` means "outcome unknown" for the whole batch:
-      every notification in it will be sent again, with the same keys.
+    - Order: a batch may hold several messages to one recipient, in the
+      order they must arrive. A notifier delivers them in that order, and
+      once one of them is not delivered (retry, throttled, or outcome
+      unknown) it delivers none of that recipient's later ones in the batch
+      (it answers them ``retry`` or ``throttled``). A rejected one does not
+      stop the others.
+    - Throttling: when the outlet asks to slow down (HTTP 429 and its
+      Retry-After), answer :meth:`DeliveryResult.throttled` with the wait for
+      what was not sent: the relay pauses that notification's *route* (see
+      below) and counts no attempt. A throttle is not a failure.
+    - Raising from ``send`` (or from the iterator it returns) means "outcome
+      unknown" for every notification not answered yet: they will be sent
+      again, with the same keys; answers given before the raise are kept.
+
+    Optional members the relay reads when a notifier has them:
+    - ``route(notification) -> str``: the channel a throttle pauses (a
+      helpdesk account, a webhook, a status page); without it, a throttle
+      pauses the whole notifier.
+    - ``group_batches: bool``: true to receive one batch per (recipient kind,
+      topic, locale), so a bulk API can send each batch as it is.
+    - ``already_delivered(notifications) -> keys``: asked about notifications
+      tried before (a crash or a timeout may have hidden a delivery); those it
+      names are recorded delivered and not sent again.
+    - ``recipient_kinds``: the kinds it takes (see :func:`takes_status_page`).
     """
 
     def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
         """Send ``batch``; return one result per notification."""
         ...
+
+
+def takes_status_page(notifier: object) -> bool:
+    """Whether ``notifier`` says it takes status-page notifications: its optional
+    ``recipient_kinds`` (a ``RoutingNotifier``'s routed kinds, the status page outlet's)
+    holds ``RecipientKind.STATUS_PAGE``. A desk sends to the status page only then, unless
+    told otherwise (``IncidentDesk(status_page=...)``)."""
+    kinds = getattr(notifier, "recipient_kinds", ())
+    return isinstance(kinds, Collection) and RecipientKind.STATUS_PAGE in kinds
 
 
 class OutboxState(enum.StrEnum):
@@ -325,16 +357,31 @@ class StoreTransaction(Protocol):
         ...
 
     def claim_due(
-        self, now: datetime, limit: int, lease_until: datetime, claim: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        claim: str,
+        *,
+        per_recipient: int = 1,
     ) -> Sequence[OutboxEntry]:
-        """Claim up to ``limit`` pending entries due at ``now`` (oldest first).
+        """Claim up to ``limit`` pending entries due at ``now``.
 
-        Only the oldest pending entry of each recipient is ever due (per
-        recipient, order is kept). Claimed entries get ``claim`` and are not
-        due again before ``lease_until``, so two relays never hold the same
-        entry at once; an entry whose lease expired may be claimed again.
-        Each claim counts one attempt. ``limit`` follows the rule of
-        :meth:`dead_letters` (an int of one or more in practice).
+        A recipient's *head* is its oldest pending entry; only a head is ever
+        due on its own (per recipient, order is kept). Heads are taken first,
+        by due time then enqueue order, up to ``limit``. Then, while ``limit``
+        allows, each claimed head brings the entries queued right behind it
+        (its *followers*, in enqueue order, at most ``per_recipient`` entries
+        per recipient counting the head), stopping at the first one not due
+        at ``now``: so a recipient's claimed entries are always its oldest
+        pending ones, consecutive. The answer lists the heads, then the
+        followers; each recipient's entries are in enqueue order.
+
+        Claimed entries get ``claim`` and are not due again before
+        ``lease_until``, so two relays never hold the same entry at once; an
+        entry whose lease expired may be claimed again. Each claim counts one
+        attempt. ``limit`` follows the rule of :meth:`dead_letters` (an int of
+        one or more in practice); ``per_recipient`` is an int of one or more.
         """
         ...
 
@@ -348,6 +395,17 @@ class StoreTransaction(Protocol):
 
     def mark_dead(self, key: str, error: str, now: datetime) -> None:
         """Move a pending entry to the dead letters."""
+        ...
+
+    def defer(self, keys: Collection[str], not_before: datetime, now: datetime) -> None:
+        """Release claimed pending entries without counting the attempt the claim counted.
+
+        Each entry of ``keys`` that is pending loses its claim, gets one attempt
+        back (never below zero) and is due again at ``not_before``; its last
+        error is kept. For entries that were never tried: held behind an
+        earlier message of their recipient, or paused by a throttle.
+        Unknown keys and entries not pending are ignored.
+        """
         ...
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:

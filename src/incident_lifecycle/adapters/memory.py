@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.alerts import Alert, new_occurrences
-from ..domain.checks import check_enum, check_limit
+from ..domain.checks import check_enum, check_int, check_limit
 from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -644,10 +644,17 @@ class _Transaction:
         return None
 
     def claim_due(
-        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
+        self,
+        now: datetime,
+        limit: int | None,
+        lease_until: datetime,
+        claim: str,
+        *,
+        per_recipient: int = 1,
     ) -> Sequence[OutboxEntry]:
         self._check()
         wanted = _cap(limit)
+        depth = check_int("per_recipient", per_recipient, minimum=1)
         t = self._t
         claimed: list[OutboxEntry] = []
         popped: list[tuple[datetime, int, str]] = []
@@ -655,40 +662,43 @@ class _Transaction:
         touched: list[_Entry] = []
         olds: list[tuple[Any, ...]] = []
         held_count = 0
-        mine: set[str] = set()  # claimed by this call: never twice, even if the lease ends now
-        blocked = False
         # The lane's head changes only when this loop takes it (claims join the tail).
         held = self._lease_head(unleased)
         entries, due = t.entries, t.heap
         leased, leased_at = t.leased, t.leased_at
+        mine: set[str] = set()  # claimed by this call: a lease that ends at ``now`` (at the
+        # end of time) leaves such an entry due again; it is never claimed twice in one call
+        skipped: list[tuple[datetime, int, str]] = []
         while len(claimed) < wanted:
             entry: _Entry | None = None
-            head = due.peek() if due and not blocked else None
-            if held is not None and held.key in mine:
-                held = None  # leased by this very claim (a lease ending now): not due again
+            head = due.peek() if due else None
             if head is not None and head[0] <= now:
                 when, seq, key = head
+                if held is not None and held.key in mine:
+                    held = None  # the lane's rest was leased by this call too
+                    continue
                 if held is not None and (held.next_at, held.seq) < (when, seq):
                     entry = held  # its lease ended even before this due entry
                     unleased.append((leased.popleft(), leased_at.popleft()))
                     held = self._lease_head(unleased)
                 else:
+                    if key in mine and entries[key].next_at == when:
+                        skipped.append(due.pop())  # pushed back when the loop ends
+                        continue
                     popped.append(due.pop())
                     entry = self._live_head(when, key)
-                    if entry is not None and entry.key in mine:
-                        due.push(*popped.pop())  # its lease, taken now: keep it
-                        blocked = True  # the rest of the due queue waits for the next call
-                        continue
                     if entry is None:
                         continue  # stale: a newer push of this entry, or not its turn
             elif held is not None and held.next_at <= now:  # its lease expired
+                if held.key in mine:
+                    break  # the lane's rest was leased by this call too
                 entry = held
                 unleased.append((leased.popleft(), leased_at.popleft()))
                 held = self._lease_head(unleased)
             if entry is None:
                 break
-            touched.append(entry)
             mine.add(entry.key)
+            touched.append(entry)
             olds.append(entry.state_tuple())
             entry._state_attempts += 4  # one more attempt (see _Entry)
             entry.claim = claim
@@ -707,6 +717,26 @@ class _Transaction:
             else:
                 due.push(lease_until, entry.seq, entry.key)
             claimed.append(entry.snapshot())
+        for item in skipped:
+            due.push(*item)
+        if depth > 1:
+            # Each recipient once, each entry once (a lease ending at ``now``, at the end
+            # of time, leaves a claimed entry due again within the same claim).
+            taken = mine
+            leaders = {entry.recipient: entry for entry in touched}
+            for leader in leaders.values():
+                for behind in t.queues.following(leader.recipient, depth - 1):
+                    follower = entries[behind]
+                    if len(claimed) >= wanted or follower.next_at > now or behind in taken:
+                        break
+                    taken.add(behind)
+                    touched.append(follower)
+                    olds.append(follower.state_tuple())
+                    follower._state_attempts += 4
+                    follower.claim = claim
+                    follower.next_at = lease_until
+                    follower.updated_at = now
+                    claimed.append(follower.snapshot())
 
         def undo() -> None:
             for entry, old in zip(touched, olds, strict=True):
@@ -779,6 +809,21 @@ class _Transaction:
         self._check()
         if self._finish([key], OutboxState.DEAD, error, now):
             self._put(self._t.dead, key, None)
+
+    def defer(self, keys: Collection[str], not_before: datetime, now: datetime) -> None:
+        self._check()
+        for key in keys:
+            entry = self._t.entries.get(key)
+            if entry is None or entry._state_attempts & 3:  # not pending
+                continue
+            self._remember(entry)
+            entry.claim = None
+            entry.next_at = not_before
+            entry.updated_at = now
+            if entry._state_attempts >= 4:
+                entry._state_attempts -= 4  # the claim's attempt given back
+            if self._t.queues.head(entry.recipient) == key:
+                self._t.heap.push(not_before, entry.seq, key)
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:
         self._check()
@@ -894,6 +939,11 @@ class _Queues:
         if found is None:
             return []
         return [found] if isinstance(found, str) else list(found)
+
+    def following(self, recipient: str, count: int) -> list[str]:
+        """Up to ``count`` keys queued right behind the head."""
+        found = self._by.get(recipient)
+        return [] if found is None or isinstance(found, str) else found[1 : count + 1]
 
     def append(self, recipient: str, key: str) -> bool:
         """Add ``key`` last; True if it is now the head."""

@@ -1,18 +1,25 @@
-"""Notifiers that ship with the library: one that records, one that writes JSON Lines."""
+"""Notifiers that ship with the library: one that records, one that writes JSON Lines, and
+one that routes each recipient kind to its own notifier."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 
+from ..delivery import read_answers
+from ..domain.checks import check_enum, check_methods
+from ..domain.errors import InvalidInput
 from ..logs import fields
-from ..notifications import DeliveryResult, Notification, one_line
+from ..notifications import DeliveryResult, Notification, RecipientKind, one_line
+from ..ports import Notifier
 
-__all__ = ["JsonLinesNotifier", "RecordingNotifier", "notification_to_dict"]
+__all__ = ["JsonLinesNotifier", "RecordingNotifier", "RoutingNotifier", "notification_to_dict"]
 
 LOG = logging.getLogger(__name__)
 """A batch ``JsonLinesNotifier`` could not write (record ``jsonl_write_failed``)."""
@@ -141,3 +148,73 @@ def _cut(fd: int, size: int) -> int:
     os.ftruncate(fd, size)
     os.fsync(fd)
     return size
+
+
+class RoutingNotifier:
+    """Sends each recipient kind to its own notifier: tickets to the helpdesk, teams to the
+    chat, the status page to its outlet.
+
+    ``routes`` must name a notifier for every :class:`RecipientKind`: an unrouted kind is
+    an ``InvalidInput`` naming ``routes`` here, at construction, not a dead letter at run
+    time. A batch is split by kind, each part sent in order to its notifier; what one
+    notifier raises (or leaves unanswered) is answered ``retry`` ("outcome unknown") for
+    its part only. ``route()`` prefixes the kind to the inner notifier's route, so a
+    throttle of the helpdesk never pauses the chat; ``group_batches`` is true when any
+    inner notifier asks for grouped batches.
+    """
+
+    def __init__(self, routes: Mapping[RecipientKind | str, Notifier]) -> None:
+        if not isinstance(routes, Mapping):
+            raise InvalidInput("routes", "must map each recipient kind to a notifier")
+        table: dict[RecipientKind, Notifier] = {}
+        for kind, notifier in routes.items():
+            member = check_enum("routes", RecipientKind, kind)
+            check_methods("routes", notifier, "send")
+            table[member] = notifier
+        missing = [kind.value for kind in RecipientKind if kind not in table]
+        if missing:
+            raise InvalidInput("routes", f"no notifier for {', '.join(missing)}")
+        self.routes: Mapping[RecipientKind, Notifier] = MappingProxyType(table)
+        self.recipient_kinds = frozenset(table)
+        """The kinds routed: all of them (a desk reads it: it tells the status page)."""
+        self.group_batches = any(getattr(n, "group_batches", False) is True for n in table.values())
+
+    def route(self, notification: Notification) -> str:
+        """``kind:`` and the route the kind's notifier gives (if it has routes)."""
+        inner = self.routes[notification.recipient_kind]
+        route = getattr(inner, "route", None)
+        return f"{notification.recipient_kind.value}:{route(notification) if route else ''}"
+
+    def already_delivered(self, batch: Sequence[Notification]) -> list[str]:
+        """The keys the kinds' notifiers (those that can tell) find delivered already."""
+        found: list[str] = []
+        for kind, part in self._split(batch).items():
+            check = getattr(self.routes[kind], "already_delivered", None)
+            if check is not None:
+                found.extend(check(part))
+        return found
+
+    def send(self, batch: Sequence[Notification]) -> Sequence[DeliveryResult]:
+        """Send each kind's part of ``batch`` to its notifier; one answer per notification."""
+        results: list[DeliveryResult] = []
+        for kind, part in self._split(batch).items():
+            notifier = self.routes[kind]
+            answers = read_answers(part, functools.partial(notifier.send, part))
+            results.extend(answers.results.values())
+            for key, error in answers.unknown.items():
+                results.append(DeliveryResult.retry(key, f"{kind.value} notifier: {error}"))
+        return results
+
+    def close(self) -> None:
+        """Close every routed notifier that can be closed."""
+        for notifier in self.routes.values():
+            close = getattr(notifier, "close", None)
+            if callable(close):
+                close()
+
+    @staticmethod
+    def _split(batch: Sequence[Notification]) -> dict[RecipientKind, list[Notification]]:
+        parts: dict[RecipientKind, list[Notification]] = {}
+        for notification in batch:
+            parts.setdefault(notification.recipient_kind, []).append(notification)
+        return parts

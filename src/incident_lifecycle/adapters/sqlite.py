@@ -34,11 +34,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..codec import decode, encode
 from ..domain.alerts import Alert
-from ..domain.checks import check_enum, check_limit
+from ..domain.checks import check_enum, check_int, check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
@@ -70,6 +70,7 @@ _PRODUCT_ORDER = _INCIDENT_ORDER.format("p", "incident_id")
 _ORDER = _INCIDENT_ORDER.format("i", "id")
 _INT64_MAX = 2**63 - 1  # SQLite's integers are 64-bit
 _CHUNK = 500  # host parameters per IN (...) query
+_T = TypeVar("_T")
 _DECODED_INCIDENTS = 4096  # documents kept decoded per store (about 1-2 KiB each)
 # UPDATE ... FROM (3.33) with RETURNING (3.35) and the JSON functions (built in from 3.38).
 _RETURNING = sqlite3.sqlite_version_info >= (3, 38, 0)
@@ -310,7 +311,7 @@ def _sql_limit(limit: object) -> int:
     return -1 if wanted is None else min(wanted, _INT64_MAX)
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
@@ -1137,33 +1138,69 @@ class _Transaction:
             raise DecodeError(f"outbox {row[1]!r}: {error}") from error
 
     def claim_due(
-        self, now: datetime, limit: int | None, lease_until: datetime, claim: str
+        self,
+        now: datetime,
+        limit: int | None,
+        lease_until: datetime,
+        claim: str,
+        *,
+        per_recipient: int = 1,
     ) -> Sequence[OutboxEntry]:
         wanted = _sql_limit(limit)
-        rows = self._q(
-            "SELECT o.seq FROM outbox o WHERE o.state = 'pending' AND o.next_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
-            "AND p.recipient = o.recipient AND p.seq < o.seq) "
+        depth = check_int("per_recipient", per_recipient, minimum=1)
+        heads = self._q(
+            "SELECT o.seq, o.recipient FROM outbox o WHERE o.state = 'pending' "
+            "AND o.next_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p WHERE "
+            "p.state = 'pending' AND p.recipient = o.recipient AND p.seq < o.seq) "
             "ORDER BY o.next_at, o.seq LIMIT ?",
             (_us(now), wanted),
         ).fetchall()
-        if not rows:
+        if not heads:
             return []
-        seqs = [row[0] for row in rows]
+        seqs = [row[0] for row in heads]
+        if depth > 1 and (wanted < 0 or len(seqs) < wanted):
+            seqs += self._followers(heads, depth, now, wanted - len(seqs) if wanted >= 0 else -1)
         self._many(
             "UPDATE outbox SET attempts = attempts + 1, claim = ?, next_at = ?, updated_at = ? "
             "WHERE seq = ?",
             [(claim, _us(lease_until), _us(now), seq) for seq in seqs],
         )
-        marks = ",".join("?" * len(seqs))
-        claimed = self._q(
-            f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
-            f"WHERE o.seq IN ({marks})",
-            seqs,
-        ).fetchall()
+        claimed = []
+        for chunk in _chunks(seqs):
+            marks = ",".join("?" * len(chunk))
+            claimed += self._q(
+                f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
+                f"WHERE o.seq IN ({marks})",
+                chunk,
+            ).fetchall()
         order = {seq: index for index, seq in enumerate(seqs)}
         claimed.sort(key=lambda row: order[row[0]])
         return [self._entry(row) for row in claimed]
+
+    def _followers(
+        self, heads: Sequence[tuple[int, str]], depth: int, now: datetime, room: int
+    ) -> list[int]:
+        """The due entries queued right behind each head (see ``claim_due``), in head order."""
+        behind: dict[str, list[tuple[int, int]]] = {}
+        recipients = [row[1] for row in heads]
+        for chunk in _chunks(recipients):
+            marks = ",".join("?" * len(chunk))
+            rows = self._q(
+                "SELECT recipient, seq, next_at FROM (SELECT recipient, seq, next_at, "
+                "row_number() OVER (PARTITION BY recipient ORDER BY seq) AS n FROM outbox "
+                f"WHERE state = 'pending' AND recipient IN ({marks})) WHERE n BETWEEN 2 AND ? "
+                "ORDER BY recipient, seq",
+                (*chunk, depth),
+            ).fetchall()
+            for recipient, seq, next_at in rows:
+                behind.setdefault(recipient, []).append((seq, next_at))
+        limit_at, taken = _us(now), list[int]()
+        for _, recipient in heads:
+            for seq, next_at in behind.get(recipient, ()):
+                if next_at > limit_at or len(taken) == room:
+                    break
+                taken.append(seq)
+        return taken
 
     def mark_delivered(self, keys: Collection[str], now: datetime) -> None:
         self._many(
@@ -1185,6 +1222,13 @@ class _Transaction:
             "dead_seq = (SELECT coalesce(max(dead_seq), 0) + 1 FROM outbox "
             "WHERE state = 'dead') WHERE key = ? AND state = 'pending'",
             (error, _us(now), key),
+        )
+
+    def defer(self, keys: Collection[str], not_before: datetime, now: datetime) -> None:
+        self._many(
+            "UPDATE outbox SET claim = NULL, next_at = ?, updated_at = ?, "
+            "attempts = max(attempts - 1, 0) WHERE key = ? AND state = 'pending'",
+            [(_us(not_before), _us(now), key) for key in keys],
         )
 
     def outbox_entry(self, key: str) -> OutboxEntry | None:

@@ -21,7 +21,17 @@ from .alerts import (
     ReceiveAlert,
     ReceiveAlerts,
 )
-from .base import MONITORING_ACTOR, Command, Context, DeskConfig, Operation, Services, read, run
+from .base import (
+    MONITORING_ACTOR,
+    Command,
+    Context,
+    DeskConfig,
+    Operation,
+    Services,
+    read,
+    run,
+    wants_status_page,
+)
 from .escalation import EscalationsDue, SendEscalations
 from .incidents import (
     Acknowledge,
@@ -55,14 +65,11 @@ from .reports import (
 )
 
 __all__ = [
-    "COMMANDS",
-    "MONITORING_ACTOR",
-    "REPORT_CLOCK_SKEW",
-    "DeskQueries",
     "Acknowledge",
-    "AssessReport",
     "AlertOutcome",
     "AlertReceipt",
+    "AssessReport",
+    "COMMANDS",
     "ChangeSeverity",
     "ClearAlert",
     "ClearAlerts",
@@ -74,22 +81,27 @@ __all__ = [
     "DeclareIncident",
     "Deliver",
     "DeskConfig",
+    "DeskQueries",
     "DetachAlert",
     "DismissIncident",
+    "EscalationsDue",
     "HandOff",
     "IntakeReport",
     "LinkTicket",
+    "MONITORING_ACTOR",
     "MergeIncidents",
     "Messages",
     "Operation",
     "Own",
     "PostUpdate",
+    "REPORT_CLOCK_SKEW",
     "ReceiveAlert",
     "ReceiveAlerts",
     "RedriveDeadLetters",
     "ReopenIncident",
     "ResolveIncident",
     "ResolveReport",
+    "SendEscalations",
     "SendUpdateReminders",
     "Services",
     "TransferReport",
@@ -99,10 +111,9 @@ __all__ = [
     "UnlinkTicket",
     "UpdatesDue",
     "ValidateIncident",
-    "EscalationsDue",
-    "SendEscalations",
     "read",
     "run",
+    "wants_status_page",
 ]
 
 _ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (

@@ -39,7 +39,7 @@ from ..grouping import GroupingPolicy
 from ..lifecycle import INCIDENT_LIFECYCLE
 from ..logs import fields
 from ..notifications import FanOut, Notification
-from ..ports import Clock, Store, StoreTransaction
+from ..ports import Clock, Store, StoreTransaction, takes_status_page
 from ..triage import TriagePolicy
 from .messages import Messages
 
@@ -124,6 +124,8 @@ class DeskConfig:
     default_team: str | None = attrs.field(default=None, validator=_check_default_team)
     """The team that owns every product the map does not name (``None``: such a product is
     refused)."""
+    status_page: bool = attrs.field(default=False, validator=_is(bool))
+    """Whether public updates of public severities (and resolutions) go to the status page."""
 
     def owner_of(self, product: str) -> str:
         """The team that owns ``product`` (else the default team); ``InvalidInput`` naming
@@ -137,6 +139,16 @@ class DeskConfig:
     def severity(self, value: Severity | str) -> Severity:
         """``value`` as a level of the configured scale."""
         return self.scale.resolve(value)
+
+
+def wants_status_page(notifier: object, status_page: bool | None) -> bool:
+    """``status_page`` if given, else whether the notifier takes status pages
+    (:func:`~incident_lifecycle.ports.takes_status_page`)."""
+    if status_page is None:
+        return takes_status_page(notifier)
+    if not isinstance(status_page, bool):
+        raise InvalidInput("status_page", f"must be a bool, not {type(status_page).__name__}")
+    return status_page
 
 
 class Context:

@@ -289,8 +289,9 @@ class PostUpdate(Command[StatusUpdate]):
     """Post a status update, optionally moving to another open phase.
 
     A public update is sent to every linked ticket not yet solved (one
-    notification each, enqueued in bulk); an internal one never reaches a
-    customer.
+    notification each, enqueued in bulk) and, when the desk has a status page
+    and the incident's severity is public, to the status page (one
+    notification); an internal one never reaches a customer or the page.
     """
 
     op: ClassVar[str] = "update"
@@ -335,6 +336,9 @@ class PostUpdate(Command[StatusUpdate]):
             incident.last_reminder_at = None
             recipients = tx.linked_recipients(incident.id, ReportStatus.LINKED)
             ctx.fan_out(ctx.messages.status_update(incident, update, recipients, now))
+            page = ctx.messages.status_page_update(incident, update, now)
+            if page is not None and ctx.config.status_page:
+                ctx.notify(page)
         tx.save_incident(incident)
         ctx.record(
             UpdatePosted(
@@ -455,6 +459,9 @@ class ResolveIncident(Command[ServiceIncident]):
             incident.id, ReportStatus.LINKED, ReportStatus(solved), now
         )
         ctx.fan_out(ctx.messages.resolution(incident, recipients, now))
+        page = ctx.messages.status_page_resolution(incident, now)
+        if page is not None and ctx.config.status_page:
+            ctx.notify(page)
         tx.save_incident(incident)
         ctx.record(
             IncidentResolved(

@@ -14,7 +14,15 @@ from datetime import datetime
 from ..domain.errors import InvalidInput
 from ..domain.incidents import Handoff, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport
-from ..notifications import FanOut, Notification, RecipientKind, Templates, Topic
+from ..notifications import (
+    FanOut,
+    Notification,
+    RecipientKind,
+    StatusPageUpdate,
+    Templates,
+    Topic,
+    impact_of,
+)
 
 __all__ = ["Messages", "incident_values"]
 
@@ -305,3 +313,63 @@ class Messages:
         values = incident_values(incident) | {"resolution": incident.resolution or ""}
         prefix = f"{incident.id}/resolution"
         return self.to_tickets(Topic.RESOLUTION, recipients, prefix, incident, now, values)
+
+    # -- to the status page -----------------------------------------------
+    def to_status_page(
+        self,
+        incident: ServiceIncident,
+        topic: Topic,
+        key: str,
+        phase: str,
+        text: str,
+        now: datetime,
+    ) -> Notification | None:
+        """The status page's notification of ``incident`` (``None`` unless its severity
+        is public): recipient the incident, body a :class:`StatusPageUpdate`."""
+        severity = incident.severity
+        if severity is None or not severity.public:
+            return None
+        page = StatusPageUpdate(
+            title=incident.title,
+            phase=phase,
+            impact=impact_of(severity.rank),
+            severity=severity.name,
+            components=incident.products,
+            text=text,
+        )
+        return Notification(
+            key=key,
+            recipient=incident.id,
+            recipient_kind=RecipientKind.STATUS_PAGE,
+            topic=topic,
+            incident_id=incident.id,
+            subject=incident.title,
+            body=page.to_body(),
+            created_at=now,
+        )
+
+    def status_page_update(
+        self, incident: ServiceIncident, update: StatusUpdate, now: datetime
+    ) -> Notification | None:
+        """A public update on the status page: the phase it leaves the incident in."""
+        return self.to_status_page(
+            incident,
+            Topic.STATUS_UPDATE,
+            f"{incident.id}/{update.id}/status-page",
+            update.status.value,
+            update.body,
+            now,
+        )
+
+    def status_page_resolution(
+        self, incident: ServiceIncident, now: datetime
+    ) -> Notification | None:
+        """The resolution on the status page."""
+        return self.to_status_page(
+            incident,
+            Topic.RESOLUTION,
+            f"{incident.id}/resolution/status-page",
+            "resolved",
+            incident.resolution or "This incident is resolved.",
+            now,
+        )

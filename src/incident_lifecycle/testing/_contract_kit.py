@@ -232,9 +232,13 @@ IDS = ils.identifiers()
 
 @st.composite
 def any_notifications(draw: st.DrawFn, recipient: str | None = None) -> Notification:
-    """Valid notifications of any kind and topic (customer topics only to tickets)."""
+    """Valid notifications of any kind and topic (customer topics only to tickets, status
+    updates and resolutions only to the status page)."""
     kind = draw(st.sampled_from(tuple(RecipientKind)))
-    topics = CUSTOMER_TOPIC_LIST if kind is RecipientKind.TICKET else tuple(Topic)
+    topics = {
+        RecipientKind.TICKET: CUSTOMER_TOPIC_LIST,
+        RecipientKind.STATUS_PAGE: (Topic.STATUS_UPDATE, Topic.RESOLUTION),
+    }.get(kind, tuple(Topic))
     return Notification(
         key=draw(ils.identifiers(max_size=512)),
         recipient=draw(IDS) if recipient is None else recipient,
@@ -511,11 +515,19 @@ def apply_link(
 
 
 def claim_keys(
-    store: Store, at: datetime, *, limit: int = 10, lease: timedelta = 2 * MINUTE
+    store: Store,
+    at: datetime,
+    *,
+    limit: int = 10,
+    lease: timedelta = 2 * MINUTE,
+    per_recipient: int = 1,
 ) -> list[str]:
     """Claim what is due at ``at`` (committed) and return the keys."""
     with store.transaction() as tx:
-        return [e.key for e in tx.claim_due(at, limit, at + lease, "relay")]
+        if per_recipient == 1:  # the port's default, as a relay of one message per turn calls it
+            return [e.key for e in tx.claim_due(at, limit, at + lease, "relay")]
+        claimed = tx.claim_due(at, limit, at + lease, "relay", per_recipient=per_recipient)
+        return [e.key for e in claimed]
 
 
 def outbox_view(store: Store, keys: Sequence[str]) -> dict[str, object]:

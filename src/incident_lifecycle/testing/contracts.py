@@ -40,13 +40,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import ClassVar
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ..adapters.memory import InMemoryStore
 from ..delivery import Relay, RetryPolicy
-from ..notifications import DeliveryResult, Notification
-from ..ports import Notifier
+from ..notifications import DeliveryResult, DeliveryStatus, Notification
+from ..ports import Notifier, OutboxState
 from ._contract_kit import (
     MINUTE,
     T0,
@@ -55,6 +56,7 @@ from ._contract_kit import (
     contract_settings,
     make_note,
 )
+from ._store_claims import ClaimChecks
 from ._store_entities import EntityChecks
 from ._store_outbox import OutboxChecks
 from ._store_times import TimeChecks
@@ -63,7 +65,7 @@ from .fakes import FakeClock
 __all__ = ["NotifierContract", "StoreContract", "canonical"]
 
 
-class StoreContract(EntityChecks, OutboxChecks, TimeChecks):
+class StoreContract(EntityChecks, OutboxChecks, ClaimChecks, TimeChecks):
     """Every promise of :class:`~incident_lifecycle.ports.Store` and ``StoreTransaction``.
 
     Subclass it as ``Test<YourStore>`` and implement :meth:`make_store`; override
@@ -105,6 +107,100 @@ class NotifierContract(abc.ABC):
         finally:
             self.close_notifier(notifier)
 
+    def notification(self, key: str, n: int) -> Notification:
+        """A notification this notifier takes, keyed ``key``, to its ``n``-th recipient
+        (default: a team hand-off to ``T-n``); override it for an outlet that takes only
+        some kinds (a helpdesk: a ticket update)."""
+        return make_note(key, f"T-{n}")
+
+    def make_throttled_notifier(self) -> Notifier | None:
+        """A notifier whose outlet answers "too many requests" (HTTP 429 with a Retry-After)
+        to everything for now; ``None`` (the default) skips the throttling checks."""
+        return None
+
+    def make_failing_notifier(self, recipients: frozenset[str]) -> Notifier | None:
+        """A notifier whose outlet fails, transiently (a 5xx, say), every message to one of
+        ``recipients`` and accepts the others; ``None`` (the default) skips those checks."""
+        return None
+
+    def test_a_recipients_messages_keep_their_order(self) -> None:
+        """Several messages to one recipient in a batch are answered by the order rule: none
+        delivered after an earlier one of that recipient was not (rejections aside), and a
+        throttled answer says how long to wait."""
+
+        @contract_settings(self.max_examples)
+        @given(st.lists(st.integers(0, 2), min_size=1, max_size=9))
+        def check(recipients: list[int]) -> None:
+            batch = [self.notification(f"INC-1/UPD-{n}/T-{r}", r) for n, r in enumerate(recipients)]
+            with self.opened() as notifier:
+                _check_answer(batch, notifier.send(batch))
+
+        check()
+
+    def test_routes_name_a_channel(self) -> None:
+        """A notifier with ``route()`` answers a string for every notification."""
+        with self.opened() as notifier:
+            route = getattr(notifier, "route", None)
+            if route is None:
+                pytest.skip("this notifier has no routes: a throttle pauses all of it")
+            for n in range(3):
+                assert isinstance(route(self.notification(f"k{n}", n)), str)
+
+    def test_a_throttled_outlet_is_answered_throttled(self) -> None:
+        """When the outlet throttles, nothing is delivered or failed: every notification is
+        answered throttled with a retry-after; a relay counts no attempt and dead-letters
+        nothing, however often it is throttled."""
+        notifier = self.make_throttled_notifier()
+        if notifier is None:
+            pytest.skip("make_throttled_notifier() is not implemented")
+        batch = [self.notification(f"INC-1/UPD-{n}/T-{n % 2}", n % 2) for n in range(4)]
+        try:
+            results = list(notifier.send(batch))
+            _check_answer(batch, results)
+            assert {r.status for r in results} == {DeliveryStatus.THROTTLED}, results
+            store = InMemoryStore()
+            with store.transaction() as tx:
+                tx.enqueue(batch, T0)
+            clock = FakeClock(T0)
+            relay = Relay(store, notifier, clock, RetryPolicy(max_attempts=1), seed=1)
+            for _ in range(3):
+                report = relay.deliver()
+                assert (report.delivered, report.dead_lettered, report.retried) == (0, 0, 0)
+                assert report.throttled + report.held == 4
+                assert report.next_due_at is not None
+                clock.set(report.next_due_at)
+            with store.transaction() as tx:
+                entries = [tx.outbox_entry(n.key) for n in batch]
+            assert all(e is not None and e.attempts == 0 for e in entries)
+        finally:
+            self.close_notifier(notifier)
+
+    def test_partial_failures_are_answered_one_by_one(self) -> None:
+        """When the outlet fails some recipients, their messages are not delivered, the
+        others are, and the relay delivers the rest in order once the outlet recovers."""
+        failing = self.notification("probe", 1).recipient
+        notifier = self.make_failing_notifier(frozenset({failing}))
+        if notifier is None:
+            pytest.skip("make_failing_notifier() is not implemented")
+        batch = [self.notification(f"INC-1/UPD-{n}/T-{n % 3}", n % 3) for n in range(6)]
+        try:
+            results = {r.key: r for r in notifier.send(batch)}
+            _check_answer(batch, list(results.values()))
+            for n in batch:
+                delivered = results[n.key].status is DeliveryStatus.DELIVERED
+                assert delivered == (n.recipient != failing), results[n.key]
+            store = InMemoryStore()
+            with store.transaction() as tx:
+                tx.enqueue(batch, T0)
+            report = Relay(store, notifier, FakeClock(T0), seed=1).deliver()
+            assert report.delivered == 4
+            with store.transaction() as tx:
+                left = [e for n in batch if (e := tx.outbox_entry(n.key)) is not None]
+            pending = [e.key for e in left if e.state is OutboxState.PENDING]
+            assert pending == [n.key for n in batch if n.recipient == failing]
+        finally:
+            self.close_notifier(notifier)
+
     def test_one_result_per_notification_with_its_key(self) -> None:
         """``send`` answers one ``DeliveryResult`` per notification, by key, in any order."""
 
@@ -123,7 +219,7 @@ class NotifierContract(abc.ABC):
 
     def test_a_resent_key_is_accepted(self) -> None:
         """The same notifications sent again (delivery is at least once) get answers again."""
-        batch = [make_note(f"INC-1/UPD-{n}/T-{n}", f"T-{n}") for n in range(3)]
+        batch = [self.notification(f"INC-1/UPD-{n}/T-{n}", n) for n in range(3)]
         with self.opened() as notifier:
             _check_answer(batch, notifier.send(batch))
             _check_answer(batch, notifier.send(batch))
@@ -150,21 +246,46 @@ class NotifierContract(abc.ABC):
     def test_a_relay_records_a_verdict_for_every_notification(self) -> None:
         """Draining an outbox through the notifier gives every notification a verdict."""
         store = InMemoryStore()
-        notes = [make_note(f"k-{n}", f"team-{n % 4}") for n in range(25)]
+        notes = [self.notification(f"k-{n}", n % 4) for n in range(25)]  # 6 or 7 each
         with store.transaction() as tx:
             tx.enqueue(notes, T0)
         with self.opened() as notifier:
             relay = Relay(store, notifier, FakeClock(T0), RetryPolicy(max_attempts=2), seed=1)
             report = relay.deliver(batch_size=10)
         assert report.errors == ()  # every answer matched its batch
-        assert report.attempted == report.delivered + report.retried + report.dead_lettered
+        assert report.attempted == (
+            report.delivered
+            + report.retried
+            + report.dead_lettered
+            + report.throttled
+            + report.held
+        )
         with store.transaction() as tx:
-            entries = [tx.outbox_entry(note.key) for note in notes]
-        assert all(entry is not None and entry.attempts >= 1 for entry in entries)
+            entries = [e for note in notes if (e := tx.outbox_entry(note.key)) is not None]
+        assert len(entries) == len(notes)
+        for recipient in {note.recipient for note in notes}:  # a verdict up to the first pending
+            queue = [e for e in entries if e.notification.recipient == recipient]
+            waiting = [e for e in queue if e.state is OutboxState.PENDING]
+            if waiting:
+                assert waiting[0].attempts >= 1 or waiting[0].next_attempt_at > T0, waiting[0]
+                assert all(e.state is OutboxState.PENDING for e in queue[queue.index(waiting[0]) :])
 
 
 def _check_answer(batch: Sequence[Notification], answer: Sequence[DeliveryResult]) -> None:
-    """The answer holds exactly one ``DeliveryResult`` per notification of ``batch``."""
+    """The answer holds exactly one ``DeliveryResult`` per notification of ``batch``, keeps
+    the order rule per recipient, and each throttled answer has a retry-after."""
     results = list(answer)
     assert all(isinstance(result, DeliveryResult) for result in results), results
     assert sorted(result.key for result in results) == sorted(n.key for n in batch)
+    by_key = {result.key: result for result in results}
+    stopped: set[str] = set()
+    for n in batch:
+        result = by_key[n.key]
+        if result.status is DeliveryStatus.THROTTLED:
+            assert result.retry_after is not None, result
+        if n.recipient in stopped:
+            assert result.status is not DeliveryStatus.DELIVERED, (
+                f"{n.key} delivered after an earlier message to {n.recipient} was not"
+            )
+        if result.status in (DeliveryStatus.RETRY, DeliveryStatus.THROTTLED):
+            stopped.add(n.recipient)

@@ -60,12 +60,17 @@ class FlakyNotifier:
     """A notifier that fails some notifications, deterministically from ``seed``.
 
     Each notification sent is, in this order of checks:
+    - answered "throttled" for ``throttle`` while that is set (an outlet
+      answering 429 with that Retry-After);
+    - answered "retry" if its recipient is in ``fail_recipients``;
     - rejected (permanent) if its recipient is in ``reject_recipients`` or if
       its key was drawn permanent (``permanent_rate``; a key drawn permanent
       stays so);
     - answered "retry" (transient) with probability ``failure_rate``, with
       ``retry_after`` if given;
     - otherwise delivered to ``inner`` (a :class:`RecordingNotifier` by default).
+    After a "retry", the later notifications of that recipient in the batch are
+    answered "retry" too, untried (the order contract of ``Notifier``).
     With probability ``ambiguous_rate`` a whole batch is delivered and then
     ``send`` raises :class:`SendThenRaiseError`, as a timeout after the side
     effect would.
@@ -78,7 +83,9 @@ class FlakyNotifier:
         permanent_rate: float = 0.0,
         ambiguous_rate: float = 0.0,
         reject_recipients: Collection[str] = (),
+        fail_recipients: Collection[str] = (),
         retry_after: timedelta | None = None,
+        throttle: timedelta | None = None,
         seed: int = 0,
         inner: Notifier | None = None,
     ) -> None:
@@ -93,6 +100,8 @@ class FlakyNotifier:
         self.permanent_rate = permanent_rate
         self.ambiguous_rate = ambiguous_rate
         self.reject_recipients = frozenset(reject_recipients)
+        self.fail_recipients = frozenset(fail_recipients)
+        self.throttle = throttle
         self.retry_after = retry_after
         self.inner: Notifier = inner if inner is not None else RecordingNotifier()
         self.calls = 0
@@ -107,8 +116,19 @@ class FlakyNotifier:
             self.calls += 1
             results: dict[str, DeliveryResult] = {}
             passing: list[Notification] = []
+            failed: set[str] = set()
             for notification in batch:
                 key = notification.key
+                if self.throttle is not None:
+                    results[key] = DeliveryResult.throttled(key, self.throttle, "slow down")
+                    continue
+                if notification.recipient in failed:  # the order contract: hold what follows
+                    results[key] = DeliveryResult.retry(key, "held behind an earlier message")
+                    continue
+                if notification.recipient in self.fail_recipients:
+                    results[key] = DeliveryResult.retry(key, "recipient unavailable")
+                    failed.add(notification.recipient)
+                    continue
                 self.attempts[key] = self.attempts.get(key, 0) + 1
                 if key not in self._permanent:
                     self._permanent[key] = self._random.random() < self.permanent_rate
@@ -118,6 +138,7 @@ class FlakyNotifier:
                     results[key] = DeliveryResult.retry(
                         key, "temporarily unavailable", self.retry_after
                     )
+                    failed.add(notification.recipient)
                 else:
                     passing.append(notification)
             ambiguous = self._random.random() < self.ambiguous_rate
