@@ -282,11 +282,10 @@ def test_batch_runs_in_one_transaction(
 @pytest.mark.parametrize(
     ("bad", "field"),
     [
-        (signal("fp-x", product="billing"), "product"),
         ("not a signal", "signals"),
         (None, "signals"),
     ],
-    ids=["unknown-product", "string", "none"],
+    ids=["string", "none"],
 )
 def test_batch_with_one_bad_signal_stores_nothing(
     desk: IncidentDesk, bad: object, field: str
@@ -404,28 +403,27 @@ def test_clear_of_every_alert_dismisses_potential_incident(
     assert desk.potential_incidents() == []
 
 
-def test_clear_on_open_incident_is_only_noted(desk: IncidentDesk) -> None:
-    """Clearing an alert of an open incident notes it on the timeline and changes nothing else."""
+def test_clear_on_open_incident_recovers_the_alert_and_tells_the_owner_once(
+    desk: IncidentDesk,
+) -> None:
+    """Clearing the only alert of an open incident recovers it (no longer active) and the
+    owner team hears "all signals cleared" once, on the timeline; the incident stays open."""
     incident_id = open_incident(desk)
     (alert,) = desk.alerts_of(incident_id)
-    before = snapshot(desk)
 
     receipt = desk.clear_alert("fp-1", by=IM)
 
     assert (receipt.outcome, receipt.alert_id, receipt.incident_id) == (
-        ClearOutcome.NOTED,
+        ClearOutcome.ALL_SIGNALS_CLEARED,
         alert.id,
         incident_id,
     )
-    after = snapshot(desk)
-    assert (after.incidents, after.alerts, after.outbox) == (
-        before.incidents,
-        before.alerts,
-        before.outbox,
-    )
-    assert names(desk, incident_id)[-1] == "AlertRecovered"
-    assert len(desk.timeline(incident_id)) == len(before.timelines[0][1]) + 1
-    assert desk.receive_alert(signal("fp-1")).outcome is AlertOutcome.DEDUPLICATED
+    assert desk.alert(alert.id).status is AlertStatus.RECOVERED
+    assert desk.active_alert("fp-1") is None
+    assert names(desk, incident_id)[-2:] == ["AlertRecovered", "SignalsCleared"]
+    assert desk.incident(incident_id).status is IncidentStatus.INVESTIGATING
+    cleared = [e for e in desk.outbox_entries() if e.notification.topic is Topic.SIGNALS_CLEARED]
+    assert [e.notification.recipient for e in cleared] == ["support-eng"]
 
 
 @pytest.mark.parametrize("fingerprint", ["never-seen", "fp-1"])

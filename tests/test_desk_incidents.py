@@ -345,7 +345,7 @@ def test_public_update_is_rendered_in_each_tickets_locale(
     subjects = {n.recipient: n.subject for n in notifier.sent if n.topic is Topic.STATUS_UPDATE}
     assert subjects == {
         "T-en": f"Update on service incident {incident_id}: identified",
-        "T-fr": f"Mise à jour de l'incident de service {incident_id} : identified",
+        "T-fr": f"Mise à jour de l'incident de service {incident_id} : cause identifiée",
     }
 
 

@@ -50,6 +50,7 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import RecordingNotifier
 from incident_lifecycle.cadence import UpdateDue
+from incident_lifecycle.commands.reports import REPORT_CLOCK_SKEW
 from incident_lifecycle.delivery import RetryPolicy
 from incident_lifecycle.desk import IncidentDesk
 from incident_lifecycle.domain.events import (
@@ -219,7 +220,7 @@ def test_triage_links_a_matching_report_and_tells_the_customer_the_current_statu
         incident_id,
         "fr-CA",
     )
-    assert "Statut actuel : investigating" in note.body
+    assert "Statut actuel : en cours d'analyse" in note.body
     assert "Pages are slow in pod 17; we are on it." in note.body
 
 
@@ -421,38 +422,144 @@ def test_a_decision_must_be_a_triage_decision(desk: IncidentDesk) -> None:
 def test_triaging_a_ticket_again_links_nothing_twice_and_notifies_nobody_twice(
     desk: IncidentDesk, notifier: RecordingNotifier
 ) -> None:
-    """A second triage of a linked ticket returns it unchanged: one link, one message, one event."""
+    """A second triage of a linked ticket by the policy, or to where it already is, returns it
+    unchanged: one link, one message, one event."""
     incident_id = open_incident(desk)
     first = triage(desk, "T-1")
     desk.deliver()
     before = snapshot(desk, ("T-1",))
 
     again = triage(desk, "T-1")
-    override = triage(desk, "T-1", TriageDecision.open_new("SEV1", "agent changed their mind"))
+    same = triage(desk, "T-1", TriageDecision.link(incident_id, "yes, that one"))
 
-    for result in (again, override):
+    for result in (again, same):
         assert (result.applied, result.incident_id) == (False, incident_id)
         assert result.decision.outcome is TriageOutcome.LINK_EXISTING
-        assert "triaged before" in result.decision.reasons[0]
+    assert "triaged before" in again.decision.reasons[0]
     assert first.applied
     assert snapshot(desk, ("T-1",)) == before
     assert desk.linked_tickets(incident_id) == ["T-1"]
     assert len(to_ticket(delivered(desk, notifier), "T-1")) == 1
 
 
-def test_triaging_a_troubleshooting_ticket_again_changes_nothing(
+def test_a_retriage_moves_a_linked_ticket_and_records_the_override(
     desk: IncidentDesk, notifier: RecordingNotifier
 ) -> None:
-    """Once in troubleshooting, a re-triage (even an override to link) is a no-op."""
+    """An agent's decision on a linked ticket moves it (to a new incident here): unlinked
+    from the first, linked to the new one, the policy's suggestion recorded beside it."""
+    incident_id = open_incident(desk)
+    triage(desk, "T-1")
+
+    moved = triage(desk, "T-1", TriageDecision.open_new("SEV1", "agent changed their mind"))
+
+    assert moved.applied
+    assert moved.overridden
+    assert moved.incident_id not in (None, incident_id)
+    assert status_of(desk, "T-1") == (ReportStatus.LINKED, moved.incident_id)
+    assert desk.linked_tickets(incident_id) == []
+    assert desk.linked_tickets(moved.incident_id or "") == ["T-1"]
+    unlinked = [e for e in desk.timeline(incident_id) if isinstance(e, TicketUnlinked)]
+    assert [e.ticket_id for e in unlinked] == ["T-1"]
+    retriaged = [e for e in desk.ticket_history("T-1") if isinstance(e, ReportTriaged)][-1]
+    assert (retriaged.retriaged, retriaged.overridden, retriaged.outcome) == (
+        True,
+        True,
+        "open_new",
+    )
+    assert retriaged.previous == f"linked on {incident_id}"
+    assert (retriaged.suggested_outcome, retriaged.suggested_incident) == (
+        "link_existing",
+        incident_id,
+    )
+    assert retriaged.suggested_reasons
+    assert retriaged.actor == SUPPORT_AGENT
+
+
+def test_a_retriage_links_a_troubleshooting_ticket_and_unlinks_a_linked_one(
+    desk: IncidentDesk, notifier: RecordingNotifier
+) -> None:
+    """Troubleshooting -> linked, then linked -> troubleshooting, each recorded on the ticket."""
     incident_id = open_incident(desk)
     triage(desk, "T-1", product="chat")
+
+    linked = triage(desk, "T-1", TriageDecision.link(incident_id, "now it matches"))
+    back = triage(desk, "T-1", TriageDecision.troubleshoot("not this one after all"))
+    still = triage(desk, "T-1", TriageDecision.troubleshoot("really"))
+
+    assert (linked.applied, linked.incident_id) == (True, incident_id)
+    assert (back.applied, back.incident_id) == (True, None)
+    assert still.applied is False
+    assert status_of(desk, "T-1") == (ReportStatus.TROUBLESHOOTING, None)
+    names = [e.name for e in desk.ticket_history("T-1")]
+    assert names == [
+        "ReportTriaged",
+        "ReportTriaged",
+        "TicketLinked",
+        "TicketUnlinked",
+        "ReportTriaged",
+    ]
+
+
+def test_a_retriage_of_a_solved_ticket_is_refused(desk: IncidentDesk) -> None:
+    """A ticket whose troubleshooting ended cannot be moved: InvalidTransition, nothing kept."""
+    incident_id = open_incident(desk)
+    triage(desk, "T-1", product="chat")
+    desk.resolve_report("T-1", SUPPORT_AGENT, "cleared the cache")
     before = snapshot(desk, ("T-1",))
 
-    again = triage(desk, "T-1", TriageDecision.link(incident_id, "now it matches"))
+    with pytest.raises(InvalidTransition):
+        triage(desk, "T-1", TriageDecision.link(incident_id, "maybe"))
 
-    assert (again.applied, again.incident_id) == (False, None)
-    assert again.decision.outcome is TriageOutcome.TROUBLESHOOT
     assert snapshot(desk, ("T-1",)) == before
+
+
+def test_a_ticket_history_holds_troubleshooting_and_its_end(desk: IncidentDesk) -> None:
+    """Triage, resolution and transfer of reports with no incident are in their history."""
+    triage(desk, "T-1", product="chat")
+    triage(desk, "T-2", product="chat")
+    desk.resolve_report("T-1", SUPPORT_AGENT, "cleared the cache")
+    desk.transfer_report("T-2", SUPPORT_AGENT, "billing-eng", "a billing question")
+
+    assert [e.name for e in desk.ticket_history("T-1")] == ["ReportTriaged", "ReportResolved"]
+    assert [e.name for e in desk.ticket_history("T-2")] == [
+        "ReportTriaged",
+        "ReportTransferred",
+    ]
+    assert desk.ticket_history("T-9") == []
+
+
+def test_a_first_override_records_the_policys_suggestion(desk: IncidentDesk) -> None:
+    """An agent's decision at first triage keeps the policy's outcome, incident, score and
+    reasons beside the agent's own."""
+    incident_id = open_incident(desk)
+
+    result = triage(desk, "T-1", TriageDecision.troubleshoot("a known browser bug"))
+
+    assert (result.applied, result.overridden) == (True, True)
+    [event] = [e for e in desk.ticket_history("T-1") if isinstance(e, ReportTriaged)]
+    assert (event.outcome, event.reasons, event.actor) == (
+        "troubleshoot",
+        ("a known browser bug",),
+        SUPPORT_AGENT,
+    )
+    assert (event.suggested_outcome, event.suggested_incident) == ("link_existing", incident_id)
+    assert event.suggested_score is not None
+    assert event.suggested_score >= 3
+    assert any(incident_id in r for r in event.suggested_reasons)
+
+
+def test_a_report_from_the_future_is_refused(desk: IncidentDesk) -> None:
+    """A report stamped beyond the clock skew is InvalidInput naming reported_at; within it,
+    it is triaged."""
+    now = desk.clock.now()
+    early = make_report("T-1", at=now + REPORT_CLOCK_SKEW + MINUTE)
+
+    with pytest.raises(InvalidInput) as caught:
+        desk.triage_report(early, SUPPORT_AGENT)
+
+    assert caught.value.field == "reported_at"
+    assert desk.report("T-1") is None
+    assert desk.triage_report(make_report("T-2", at=now + REPORT_CLOCK_SKEW), SUPPORT_AGENT)
 
 
 def test_retriaging_the_surge_does_not_open_a_second_incident(

@@ -90,6 +90,8 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters import InMemoryStore, RecordingNotifier
 from incident_lifecycle.commands import COMMANDS
+from incident_lifecycle.escalation import EscalationPolicy
+from incident_lifecycle.ports import OutboxState
 from incident_lifecycle.telemetry import Telemetry
 from incident_lifecycle.testing import FakeClock
 from incident_lifecycle.testing import strategies as ils
@@ -309,6 +311,13 @@ METHODS: dict[str, dict[str, Param]] = {
     "updates": {"incident_id": P(INCIDENTS)},
     "linked_tickets": {"incident_id": P(INCIDENTS)},
     "report": {"ticket_id": P(TICKETS)},
+    "ticket_history": {"ticket_id": P(TICKETS)},
+    "active_alert": {"fingerprint": P(FINGERPRINTS)},
+    "active_alerts": {"product": P(PRODUCTS)},
+    "outbox_entries": {
+        "state": opt(st.sampled_from([*OutboxState, "pending", "delivered", "dead"])),
+        "limit": opt(st.sampled_from([None, 0, 1, 5])),
+    },
     "metrics": {"since": opt(st.none() | TIMES), "until": opt(st.none() | TIMES)},
     "deliver": {
         "batch_size": opt(st.sampled_from([1, 2, 3, 100])),
@@ -336,6 +345,8 @@ METHODS: dict[str, dict[str, Param]] = {
     },
     "updates_due": {"now": opt(st.none() | TIMES)},
     "send_update_reminders": {"by": opt(st.none() | ACTORS)},
+    "escalations_due": {"now": opt(st.none() | TIMES)},
+    "send_escalations": {"by": opt(st.none() | ACTORS)},
     "handle": {"command": P(st.deferred(lambda: COMMAND_VALUES))},
 }
 """Every public method of ``IncidentDesk``, with how to draw each of its parameters."""
@@ -602,6 +613,18 @@ CTOR: dict[str, CtorParam] = {
         _optional(_is(TriagePolicy)),
     ),
     "seed": CtorParam(st.sampled_from([None, 0, -1, 2**64]), _optional(_integer)),
+    "escalation": CtorParam(
+        st.sampled_from(
+            [
+                None,
+                EscalationPolicy(),
+                EscalationPolicy(delay=timedelta(microseconds=1)),
+                EscalationPolicy(delay=_HUGE, by_severity={"SEV1": timedelta(seconds=1)}),
+            ]
+        ),
+        _optional(_is(EscalationPolicy)),
+    ),
+    "default_team": CtorParam(st.sampled_from([None, "support-eng", "noc"]), _optional(_is(str))),
     "telemetry": CtorParam(st.sampled_from([None, Telemetry()]), _optional(_is(Telemetry))),
     "status_page": CtorParam(st.sampled_from([None, True, False]), _optional(_is(bool))),
 }
@@ -681,6 +704,8 @@ def _probe(desk: IncidentDesk) -> list[Call | Control]:
         Call("deliver", {"batch_size": 1, "max_batches": 1}),
         Call("updates_due", {}),
         Call("send_update_reminders", {}),
+        Call("escalations_due", {}),
+        Call("send_escalations", {}),
         Call("clear_alert", {"fingerprint": "fp-2"}),
         Call("resolve_incident", {"incident_id": incident, "by": IM, "resolution": "ok"}),
         Call("reopen_incident", {"incident_id": incident, "by": IM, "reason": "back"}),

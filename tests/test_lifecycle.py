@@ -36,6 +36,7 @@ ALERT_EDGES = {
     ("received", "validate", "validated"),
     ("received", "dismiss", "dismissed"),
     ("received", "recover", "recovered"),
+    ("validated", "recover", "recovered"),  # the monitor cleared while its incident is open
     ("validated", "regroup", "received"),
 }
 INCIDENT_EDGES = {

@@ -48,7 +48,7 @@ DAY = timedelta(hours=24)
 # The reference: status -> {event: target}, from the design (DESIGN.md section 4).
 ALERT_REFERENCE: dict[str, dict[str, str]] = {
     "received": {"validate": "validated", "dismiss": "dismissed", "recover": "recovered"},
-    "validated": {"regroup": "received"},
+    "validated": {"regroup": "received", "recover": "recovered"},
     "dismissed": {},
     "recovered": {},
 }

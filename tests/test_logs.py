@@ -138,7 +138,7 @@ def test_every_record_is_one_named_line_with_user_text_neutralised(
     )
     desk.receive_alerts([signal])
     with pytest.raises(incident_lifecycle.InvalidInput):
-        desk.receive_alerts([attrs_evolve(signal, fingerprint="fp-2", product="nobody-owns")])
+        desk.receive_alert(attrs_evolve(signal, fingerprint="fp-2", product="nobody-owns"))
     desk.deliver()
     clock.advance(timedelta(hours=1))
     desk.deliver()

@@ -112,6 +112,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "unlink": {"op": "unlink", "ticket": "T-2", "by": SAM},
     "reports": {"op": "reports", "reports": [REPORT | {"ticket_id": "ZD-78"}], "by": SAM},
     "remind": {"op": "remind"},
+    "escalate": {"op": "escalate"},
     "redrive": {"op": "redrive"},
     "deliver": {"op": "deliver"},
 }
@@ -168,6 +169,7 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
     "unlink": {"reason": "Wrong incident"},
     "reports": {},
     "remind": {"by": MONITOR},
+    "escalate": {"by": MONITOR},
     "redrive": {"keys": ["INC-2/declared"], "by": MONITOR},
     "deliver": {"batch_size": 10, "max_batches": 3},
 }
@@ -181,7 +183,7 @@ class Clock:
     """The replay clock of the command line: it follows "at" and never goes back."""
 
     def __init__(self) -> None:
-        self.time = T0
+        self.time = datetime.fromisoformat(AT)  # reports are stamped at AT: not from the future
 
     def now(self) -> datetime:
         return self.time

@@ -46,13 +46,18 @@ def test_clear_alerts_clears_a_batch_in_one_go(desk: IncidentDesk) -> None:
     assert [a.status.value for a in desk.alerts_of(incident.id)] == ["recovered", "recovered"]
 
 
-def test_clear_alerts_on_an_open_incident_is_noted(desk: IncidentDesk) -> None:
-    """On an open incident, clearing a batch only notes each recovery on the timeline."""
+def test_clear_alerts_on_an_open_incident_recovers_each_then_clears_all(
+    desk: IncidentDesk,
+) -> None:
+    """On an open incident, a batch recovers each alert; the last one clears all signals."""
     report = desk.receive_alerts([support.signal("fp-1"), support.signal("fp-2")])
     incident_id = report.incidents_started[0]
     desk.validate_incident(incident_id, ANA, "SEV2")
     receipts = desk.clear_alerts(("fp-1", "fp-2"))
-    assert {r.outcome for r in receipts.values()} == {ClearOutcome.NOTED}
+    assert [r.outcome for r in receipts.values()] == [
+        ClearOutcome.RECOVERED,
+        ClearOutcome.ALL_SIGNALS_CLEARED,
+    ]
     recovered = [e for e in desk.timeline(incident_id) if isinstance(e, AlertRecovered)]
     assert len(recovered) == 2
 

@@ -33,7 +33,7 @@ from incident_lifecycle import (
 )
 from incident_lifecycle.adapters.sqlite import SCHEMA_VERSION, SQLiteStore
 from incident_lifecycle.codec import FORMAT_VERSION, encode
-from incident_lifecycle.domain.events import IncidentAcknowledged
+from incident_lifecycle.domain.events import IncidentAcknowledged, ReportTriaged, TicketLinked
 from incident_lifecycle.notifications import Notification
 from incident_lifecycle.ports import StoreTransaction
 
@@ -195,8 +195,45 @@ SCHEMA_3_ALERT_COLUMNS = (
 )
 
 
+def as_schema_4(path: Path) -> None:
+    """Turn a database of the current schema back into schema 4 (no ticket on the timeline)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("DROP INDEX timeline_by_ticket")
+        conn.execute("ALTER TABLE timeline DROP COLUMN ticket_id")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def test_a_schema_4_database_finds_the_history_of_its_tickets(path: Path) -> None:
+    """Migrating to schema 5 files the events already kept under their tickets."""
+    first = SQLiteStore(path)
+    triaged = ReportTriaged(
+        incident_id=None, actor=ENGINEER, at=T0, ticket_id="T-1", outcome="troubleshoot"
+    )
+    linked = TicketLinked(incident_id="INC-1", actor=ENGINEER, at=T0, ticket_id="T-1")
+    with first.transaction() as tx:
+        tx.append([triaged, IncidentAcknowledged(incident_id="INC-1", actor=ENGINEER, at=T0)])
+        tx.append([linked])
+    first.close()
+    as_schema_4(path)
+
+    second = SQLiteStore(path)
+    try:
+        assert second.schema_version == SCHEMA_VERSION
+        with second.transaction() as tx:
+            assert list(tx.ticket_timeline("T-1")) == [triaged, linked]
+            assert tx.last_event_at("INC-1") == T0
+    finally:
+        second.close()
+
+
 def as_schema_3(path: Path) -> None:
     """Turn a database of the current schema back into schema 3 (dead letters by time)."""
+    as_schema_4(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")

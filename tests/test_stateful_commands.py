@@ -127,7 +127,7 @@ INTAKE_OPS = ("alert", "alerts", "clear", "clear_alerts", "declare", "report", "
 TRIAGE_OPS = ("acknowledge", "validate", "dismiss", "detach")
 WORK_OPS = ("update", "severity", "hand_off", "resolve", "reopen", "merge", "close")
 TICKET_OPS = ("link", "unlink", "resolve_report", "transfer_report")
-UPKEEP_OPS = ("remind", "redrive", "deliver", "own")
+UPKEEP_OPS = ("remind", "escalate", "redrive", "deliver", "own")
 """Every op of ``COMMANDS``, by the rule that draws it: what starts things, what works
 an incident or a triaged ticket, and upkeep."""
 

@@ -91,7 +91,7 @@ def test_a_refused_command_is_a_failed_span_without_user_text() -> None:
     with pytest.raises(NotPermitted):
         desk.resolve_incident(opened.id, outsider, "secret words")
     with pytest.raises(InvalidInput):
-        desk.receive_alerts([signal("fp-9", product="nobody-owns-this")])
+        desk.receive_alert(signal("fp-9", product="nobody-owns-this"))
     refused, junk = exporter.get_finished_spans()[1:]
     assert refused.status.status_code is StatusCode.ERROR
     assert refused.attributes["incident_lifecycle.outcome"] == "not_permitted"

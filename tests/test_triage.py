@@ -33,6 +33,7 @@ from incident_lifecycle.triage import (
     DefaultTriagePolicy,
     TriageDecision,
     TriagePolicy,
+    terms,
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -301,11 +302,36 @@ def test_one_compatible_signal_among_others_is_enough() -> None:
 
 
 def test_an_incident_without_signals_scores_the_unknown_weight() -> None:
-    """With nothing to compare (no alerts), the symptom adds 0.5 and excludes nothing."""
+    """With nothing to compare (no alerts), the symptom adds 0.5 and excludes nothing; with
+    no shared term either, nothing is evidence and the report is not linked."""
     decision = assess(report(), [incident(kinds=())])
 
-    assert decision.score == pytest.approx(1 + 1.5 + 0.5)
-    assert any("nothing to compare the symptom with" in r for r in decision.reasons)
+    assert decision.reasons[0] == (
+        "INC-1 scores 3: same product support; same region pod17; "
+        "nothing to compare the symptom with"
+    )
+    assert "INC-1 not linked: no evidence about the problem" in decision.reasons[1]
+    assert decision.outcome is TriageOutcome.TROUBLESHOOT
+
+
+def test_shared_terms_are_evidence_for_an_incident_without_signals() -> None:
+    """A word in common with the incident's title is evidence: the report links."""
+    decision = assess(report(summary="Latency everywhere"), [incident(kinds=())])
+
+    assert (decision.outcome, decision.incident_id, decision.score) == (
+        TriageOutcome.LINK_EXISTING,
+        "INC-1",
+        3.5,
+    )
+
+
+def test_an_incidents_summary_counts_for_shared_terms() -> None:
+    """Terms of what the incident's signals said (its summary) are evidence too."""
+    declared = attrs.evolve(incident(kinds=()), summary="Checkout pages time out")
+    decision = assess(report(summary="The checkout hangs"), [declared])
+
+    assert decision.incident_id == "INC-1"
+    assert "shared terms: checkout" in decision.reasons[0]
 
 
 def test_customers_already_reporting_the_symptom_make_it_compatible() -> None:
@@ -319,10 +345,12 @@ def test_customers_already_reporting_the_symptom_make_it_compatible() -> None:
 @pytest.mark.parametrize("kinds", [(), ("latency",), ("error_rate", "volume")])
 @pytest.mark.parametrize("symptoms", [(), ("other",), ("slow",)])
 def test_other_is_neutral(kinds: tuple[str, ...], symptoms: tuple[str, ...]) -> None:
-    """``other`` neither matches nor excludes: it always adds the unknown weight (0.5)."""
+    """``other`` neither matches nor excludes: it always adds the unknown weight (0.5), and
+    is no evidence: a question with no shared term is never linked on product and region."""
     decision = assess(report(symptom="other"), [incident(kinds=kinds, symptoms=symptoms)])
 
-    assert (decision.incident_id, decision.score) == ("INC-1", 3.0)
+    assert decision.reasons[0].startswith("INC-1 scores 3: ")
+    assert decision.outcome is TriageOutcome.TROUBLESHOOT
 
 
 def test_a_custom_symptom_table_is_honoured() -> None:
@@ -599,15 +627,27 @@ def test_a_match_wins_over_a_surge() -> None:
     assert decision.outcome is TriageOutcome.LINK_EXISTING
 
 
-def test_a_surge_when_no_candidate_reaches_the_threshold() -> None:
-    """Candidates below the threshold do not stop a surge from proposing a new incident."""
+def test_a_surge_prefers_an_open_incident_its_symptom_does_not_contradict() -> None:
+    """A surge beside an open incident of the product whose signals do not contradict the
+    symptom links to it, with a reason, rather than opening a duplicate."""
     subject = report(symptom="errors", account_id="acct-me", reported_at=T0, region=None)
     weak = incident(kinds=(), region=None)
 
     decision = assess(subject, [weak], surge_reports(4))
 
+    assert (decision.outcome, decision.incident_id) == (TriageOutcome.LINK_EXISTING, "INC-1")
+    assert "open incident INC-1 (score 1.5) has a compatible symptom" in decision.reasons[-1]
+
+
+def test_a_surge_opens_a_new_incident_when_every_candidate_is_excluded() -> None:
+    """Candidates excluded (another region, contradicting signals) do not stop a surge."""
+    subject = report(symptom="errors", account_id="acct-me", reported_at=T0, region="pod1")
+    others = [incident(region="pod2"), incident("INC-2", kinds=("latency",), region=None)]
+
+    decision = assess(subject, others, surge_reports(4))
+
     assert decision.outcome is TriageOutcome.OPEN_NEW
-    assert any("best candidate INC-1 scored 1.5, below 3" in r for r in decision.reasons)
+    assert decision.reasons[0] == "INC-1 excluded: region pod2 is not pod1"
 
 
 # -- reasons --------------------------------------------------------------------------
@@ -877,13 +917,70 @@ def test_a_link_only_ever_names_an_open_candidate_of_the_product(
         chosen = {c.id: c for c in candidates}[decision.incident_id or ""]
         assert chosen.status in OPEN
         assert subject.product in chosen.products
-        assert decision.score >= policy.threshold
+        assert decision.score >= policy.threshold or decision.reasons[-1].startswith("surge:")
         assert not (subject.region and chosen.region and subject.region != chosen.region)
     else:
         assert decision.incident_id is None
     if decision.outcome is TriageOutcome.OPEN_NEW:
         assert decision.severity in {"SEV0", "SEV1", "SEV2", "SEV3"}
         assert subject.symptom is not Symptom.OTHER
+
+
+def _evidence(
+    policy: DefaultTriagePolicy, subject: CustomerReport, chosen: ServiceIncident
+) -> bool:
+    """Whether something about the problem ties ``subject`` to ``chosen`` (not its product or
+    region): a compatible symptom, or a term shared with its title, summary or last update."""
+    compatible = policy.symptom_kinds.get(subject.symptom, frozenset())
+    about = f"{chosen.title} {chosen.summary or ''} {chosen.last_public_update or ''}"
+    return bool(
+        (compatible & frozenset(chosen.signal_kinds))
+        or (compatible and subject.symptom in chosen.reported_symptoms)
+        or (terms(subject.summary) & terms(about))
+    )
+
+
+@given(_situations(), _times)
+def test_no_link_without_evidence(
+    situation: tuple[
+        DefaultTriagePolicy, CustomerReport, list[ServiceIncident], list[CustomerReport]
+    ],
+    now: datetime,
+) -> None:
+    """A link has evidence about the problem, or is a surge preferring an open incident its
+    symptom does not contradict; a question (``other``) is never linked without shared terms."""
+    policy, subject, candidates, recent = situation
+
+    decision = policy.assess(subject, candidates, recent, now)
+
+    if decision.outcome is not TriageOutcome.LINK_EXISTING:
+        return
+    chosen = {c.id: c for c in candidates}[decision.incident_id or ""]
+    surge = decision.reasons[-1].startswith("surge:")
+    assert _evidence(policy, subject, chosen) or (
+        surge and subject.symptom in policy.surge_symptoms
+    )
+    if subject.symptom is Symptom.OTHER:
+        about = f"{chosen.title} {chosen.summary or ''} {chosen.last_public_update or ''}"
+        assert terms(subject.summary) & terms(about)
+
+
+@given(_situations(), _times)
+def test_a_surge_never_opens_beside_a_compatible_open_incident(
+    situation: tuple[
+        DefaultTriagePolicy, CustomerReport, list[ServiceIncident], list[CustomerReport]
+    ],
+    now: datetime,
+) -> None:
+    """OPEN_NEW only when no open candidate of the product survives the exclusions (region,
+    time, contradicting signals): otherwise the surge links to one of them."""
+    policy, subject, candidates, recent = situation
+
+    decision = policy.assess(subject, candidates, recent, now)
+
+    if decision.outcome is TriageOutcome.OPEN_NEW:
+        scored = [r for r in decision.reasons if " scores " in r and r.split(" ")[1] == "scores"]
+        assert scored == []
 
 
 @given(_situations(), st.lists(_incidents("OTHER-1"), max_size=1), _times)

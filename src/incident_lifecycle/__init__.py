@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from .commands import (
         COMMANDS,
         MONITORING_ACTOR,
+        REPORT_CLOCK_SKEW,
         ClearOutcome,
         ClearReceipt,
         Command,
@@ -96,6 +97,11 @@ if TYPE_CHECKING:
     )
     from .desk import (
         IncidentDesk,
+    )
+    from .escalation import (
+        DEFAULT_ESCALATION_DELAY,
+        EscalationDue,
+        EscalationPolicy,
     )
     from .grouping import (
         DEFAULT_GROUPING,
@@ -163,7 +169,10 @@ _LAZY = {
     "Clock": "ports",
     "DEFAULT_GROUPING": "grouping",
     "DEFAULT_TEMPLATES": "notifications",
+    "DEFAULT_ESCALATION_DELAY": "escalation",
     "DefaultTriagePolicy": "triage",
+    "EscalationDue": "escalation",
+    "EscalationPolicy": "escalation",
     "DeliveryReport": "delivery",
     "DeliveryResult": "notifications",
     "DeliveryStatus": "notifications",
@@ -175,6 +184,7 @@ _LAZY = {
     "IntakeReport": "commands",
     "JsonLinesNotifier": "adapters.notifiers",
     "MONITORING_ACTOR": "commands",
+    "REPORT_CLOCK_SKEW": "commands",
     "MessageTemplate": "notifications",
     "Metrics": "metrics",
     "Notification": "notifications",
@@ -243,6 +253,7 @@ __all__ = [
     "Command",
     "ConcurrencyConflict",
     "CustomerReport",
+    "DEFAULT_ESCALATION_DELAY",
     "DEFAULT_GROUPING",
     "DEFAULT_SCALE",
     "DEFAULT_TEMPLATES",
@@ -255,6 +266,8 @@ __all__ = [
     "DomainEvent",
     "DurationStats",
     "EVENT_TYPES",
+    "EscalationDue",
+    "EscalationPolicy",
     "FINAL_STATUSES",
     "FanOut",
     "GroupingPolicy",
@@ -282,6 +295,7 @@ __all__ = [
     "OutboxState",
     "OutboxStats",
     "PostgresStore",
+    "REPORT_CLOCK_SKEW",
     "REPORT_LIFECYCLE",
     "RecipientKind",
     "RecordingNotifier",

@@ -7,7 +7,7 @@ retried after a conflict. The queries read through one transaction each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -16,12 +16,12 @@ from . import commands as c
 from .cadence import UpdateDue
 from .commands import MONITORING_ACTOR, ClearReceipt, Command, Operation, TriageResult
 from .commands.intake import AlertReceipt, IntakeReport
+from .commands.queries import DeskQueries
 from .delivery import DeliveryReport, Relay, RetryPolicy
 from .domain import checks
 from .domain.actors import Actor
-from .domain.alerts import Alert, AlertSignal
+from .domain.alerts import AlertSignal
 from .domain.errors import InvalidInput
-from .domain.events import DomainEvent
 from .domain.incidents import (
     Handoff,
     IncidentStatus,
@@ -32,11 +32,11 @@ from .domain.incidents import (
 )
 from .domain.reports import CustomerReport
 from .domain.severity import DEFAULT_SCALE, Severity, SeverityScale
+from .escalation import EscalationDue, EscalationPolicy
 from .grouping import DEFAULT_GROUPING, GroupingPolicy
 from .lifecycle import DEFAULT_REOPEN_WINDOW
-from .metrics import Metrics, compute_metrics
 from .notifications import DEFAULT_TEMPLATES, Templates
-from .ports import Clock, Notifier, OutboxEntry, OutboxStats, Store, StoreTransaction, SystemClock
+from .ports import Clock, Notifier, Store, SystemClock
 from .telemetry import Telemetry
 from .triage import DefaultTriagePolicy, TriageDecision, TriagePolicy
 
@@ -45,7 +45,7 @@ __all__ = ["MONITORING_ACTOR", "ClearReceipt", "IncidentDesk"]
 T = TypeVar("T")
 
 
-class IncidentDesk:
+class IncidentDesk(DeskQueries):
     """The incident workflow over a store, a notifier and a clock.
 
     Args:
@@ -62,6 +62,8 @@ class IncidentDesk:
         policy: the triage policy (``DefaultTriagePolicy`` by default).
         seed: seeds the delivery jitter, for reproducible runs.
         telemetry: the counters and tracer of this desk (a new ``Telemetry`` by default).
+        escalation: when unanswered validation requests are escalated (15 minutes).
+        default_team: the team that owns every product ``ownership`` does not name.
         status_page: also tell the status page (``None``: if the notifier takes status pages).
     """
 
@@ -81,6 +83,8 @@ class IncidentDesk:
         policy: TriagePolicy | None = None,
         seed: int | None = None,
         telemetry: Telemetry | None = None,
+        escalation: EscalationPolicy | None = None,
+        default_team: str | None = None,
         status_page: bool | None = None,
     ) -> None:
         checks.check_methods("store", store, "transaction")
@@ -100,6 +104,8 @@ class IncidentDesk:
             reopen_window=reopen_window,
             messages=c.Messages(templates),
             policy=DefaultTriagePolicy() if policy is None else policy,
+            escalation=EscalationPolicy() if escalation is None else escalation,
+            default_team=default_team,
             status_page=c.wants_status_page(notifier, status_page),
         )
         self.store, self.notifier, self.retry, self.telemetry = store, notifier, retry, telemetry
@@ -123,9 +129,6 @@ class IncidentDesk:
         run = partial(c.run, command, store=self.store, clock=self.clock, config=self.config)
         retries = partial(run, max_conflict_retries=self.max_conflict_retries)
         return self.telemetry.observe(command, self.store, retries)
-
-    def _read(self, query: Callable[[StoreTransaction], T]) -> T:
-        return c.read(self.store, query, max_conflict_retries=self.max_conflict_retries)
 
     def receive_alert(self, signal: AlertSignal, by: Actor | None = None) -> AlertReceipt:
         """Take one signal: seen on its active alert (counted if a new occurrence), or grouped
@@ -262,10 +265,13 @@ class IncidentDesk:
 
         Linking tells the customer the incident's current status; opening
         declares a new incident at the decided severity and links the ticket
-        to it; troubleshooting starts standard troubleshooting. Both the
-        decision and an override are recorded on the timeline. Idempotent per
-        ticket id: a ticket triaged before is returned as it is, and nobody is
-        notified again.
+        to it; troubleshooting starts standard troubleshooting. The decision is
+        recorded on the timeline, and an agent's ``decision`` with the policy's
+        suggestion beside it. A ticket triaged before is returned as it is
+        (``applied`` false, nobody notified again), unless ``decision`` moves it:
+        a re-triage (unlinked, linked elsewhere, or back to troubleshooting),
+        recorded the same way. A report stamped more than ``REPORT_CLOCK_SKEW``
+        after the desk's clock is refused (``InvalidInput`` naming ``reported_at``).
         """
         return self.handle(c.TriageReport(report=report, by=by, decision=decision))
 
@@ -320,73 +326,20 @@ class IncidentDesk:
         """
         return self.handle(c.SendUpdateReminders(by=by))
 
-    def incident(self, incident_id: str) -> ServiceIncident:
-        """The incident ``incident_id``; raises ``NotFound``."""
-        checks.check_identifier("incident_id", incident_id)
-        return self._read(lambda tx: tx.incident(incident_id))
+    def escalations_due(self, now: datetime | None = None) -> Sequence[EscalationDue]:
+        """Potential incidents whose unanswered validation request is due to be escalated,
+        most overdue first (see ``EscalationPolicy``)."""
+        return self.handle(c.EscalationsDue(now=now))
 
-    def alert(self, alert_id: str) -> Alert:
-        """The alert ``alert_id``; raises ``NotFound``."""
-        checks.check_identifier("alert_id", alert_id)
-        return self._read(lambda tx: tx.alert(alert_id))
-
-    def alerts_of(self, incident_id: str) -> Sequence[Alert]:
-        """The incident's alerts, oldest first."""
-        checks.check_identifier("incident_id", incident_id)
-        return self._read(lambda tx: tx.alerts_of(incident_id))
-
-    def open_incidents(self, product: str | None = None) -> Sequence[ServiceIncident]:
-        """Validated, unresolved incidents (optionally of one product), oldest first."""
-        checks.optional_identifier("product", product)
-        found = self._read(lambda tx: tx.active_incidents(product=product))
-        return [i for i in found if i.is_open]
-
-    def potential_incidents(self, product: str | None = None) -> Sequence[ServiceIncident]:
-        """Detected incidents awaiting validation (optionally of one product), oldest first."""
-        checks.optional_identifier("product", product)
-        found = self._read(lambda tx: tx.active_incidents(product=product))
-        return [i for i in found if i.is_potential]
-
-    def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
-        """The incident's events, in order."""
-        checks.check_identifier("incident_id", incident_id)
-        return self._read(lambda tx: tx.timeline(incident_id))
-
-    def updates(self, incident_id: str) -> Sequence[StatusUpdate]:
-        """The incident's status updates, in posting order."""
-        checks.check_identifier("incident_id", incident_id)
-        return self._read(lambda tx: tx.updates(incident_id))
-
-    def linked_tickets(self, incident_id: str) -> Sequence[str]:
-        """Tickets linked to the incident, in link order."""
-        checks.check_identifier("incident_id", incident_id)
-        return self._read(lambda tx: tx.linked_tickets(incident_id))
-
-    def report(self, ticket_id: str) -> CustomerReport | None:
-        """The customer report of ``ticket_id``, if any."""
-        checks.check_identifier("ticket_id", ticket_id)
-        return self._read(lambda tx: tx.report(ticket_id))
-
-    def metrics(self, since: datetime | None = None, until: datetime | None = None) -> Metrics:
-        """Response times of incidents detected in ``[since, until)``: count, median, p90."""
-        for name, when in (("since", since), ("until", until)):
-            if when is not None:
-                checks.check_aware(name, when)
-        incidents = self._read(lambda tx: tx.incidents_detected_between(since, until))
-        return compute_metrics(incidents)
+    def send_escalations(self, by: Actor | None = None) -> int:
+        """Escalate every validation request due: the owner team is told again and the
+        incident managers are told, once per step, on the timeline. Returns how many
+        notifications were enqueued (run it from a scheduler, like the reminders)."""
+        return self.handle(c.SendEscalations(by=by))
 
     def deliver(self, batch_size: int = 100, max_batches: int | None = None) -> DeliveryReport:
         """Drain due notifications through the notifier (see :class:`Relay`)."""
         return self.handle(c.Deliver(batch_size=batch_size, max_batches=max_batches))
-
-    def outbox_stats(self) -> OutboxStats:
-        """How many notifications are pending, delivered and dead-lettered."""
-        return self._read(lambda tx: tx.outbox_stats())
-
-    def dead_letters(self, limit: int | None = None) -> Sequence[OutboxEntry]:
-        """Dead-lettered notifications, oldest first (``limit``: at most that many)."""
-        checks.check_limit("limit", limit)
-        return self._read(lambda tx: tx.dead_letters(limit))
 
     def redrive_dead_letters(
         self, keys: Iterable[str] | None = None, by: Actor | None = None

@@ -62,7 +62,7 @@ def within_reopen_window(
     resolved_at = getattr(model, "resolved_at", None)
     if now is None or resolved_at is None:
         return False
-    return bool(now - resolved_at <= reopen_window)
+    return bool(timedelta(0) <= now - resolved_at <= reopen_window)  # never before it
 
 
 GUARDS: Mapping[str, Callable[..., bool]] = MappingProxyType(
@@ -181,7 +181,7 @@ class AlertLifecycle(_Stamping):
     )
     validate = s.RECEIVED.to(s.VALIDATED)
     dismiss = s.RECEIVED.to(s.DISMISSED)
-    recover = s.RECEIVED.to(s.RECOVERED)
+    recover = s.RECEIVED.to(s.RECOVERED) | s.VALIDATED.to(s.RECOVERED)
     regroup = s.VALIDATED.to(s.RECEIVED)
 
 

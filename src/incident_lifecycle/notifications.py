@@ -35,6 +35,7 @@ from .domain.errors import InvalidInput
 
 __all__ = [
     "DEFAULT_TEMPLATES",
+    "DEFAULT_WORDS",
     "FIELD_MAX",
     "DeliveryResult",
     "DeliveryStatus",
@@ -69,7 +70,9 @@ class Topic(enum.StrEnum):
     """Why a notification is sent; each topic has its own template."""
 
     VALIDATION_REQUEST = "validation_request"
+    VALIDATION_ESCALATED = "validation_escalated"
     SIGNALS_DIGEST = "signals_digest"
+    SIGNALS_CLEARED = "signals_cleared"
     HANDOFF = "handoff"
     UPDATE_REMINDER = "update_reminder"
     TICKET_LINKED = "ticket_linked"
@@ -440,9 +443,21 @@ _EN: dict[Topic, tuple[str, str]] = {
         "for {product} in {region}: {summary}. Severity suggested by the source: "
         "{severity_hint}. Links: {links}. Validate it with a severity, or dismiss it.",
     ),
+    Topic.VALIDATION_ESCALATED: (
+        "Escalation {step}: potential incident {incident_id} ({product}) awaits validation",
+        "Nobody acknowledged or validated potential incident {incident_id} for {product} in "
+        "{region} ({title}) within {delay} of each step: this is escalation {step}, sent to "
+        "its owner team {owner_team} and the incident managers. Severity suggested by the "
+        "source: {severity_hint}. Acknowledge it, validate it with a severity, or dismiss it.",
+    ),
     Topic.SIGNALS_DIGEST: (
         "New signals on incident {incident_id}",
         "{count} new alert(s) joined open incident {incident_id} ({title}). Latest: {summary}",
+    ),
+    Topic.SIGNALS_CLEARED: (
+        "All signals cleared on incident {incident_id}",
+        "Every alert of open incident {incident_id} ({title}) has recovered ({count} in all). "
+        "The incident stays {status} until someone resolves it.",
     ),
     Topic.HANDOFF: (
         "Incident {incident_id} handed off to {to_team}",
@@ -494,6 +509,41 @@ _FR: dict[Topic, tuple[str, str]] = {
 }
 
 
+_FR_WORDS: dict[str, str] = {
+    "detected": "détecté",
+    "investigating": "en cours d'analyse",
+    "identified": "cause identifiée",
+    "monitoring": "sous surveillance",
+    "resolved": "résolu",
+    "closed": "clos",
+    "dismissed": "écarté",
+    "merged": "fusionné",
+    "unrated": "non évalué",
+    "none yet": "aucune pour l'instant",
+    "all regions": "toutes les régions",
+}
+
+DEFAULT_WORDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"fr": MappingProxyType(_FR_WORDS)}
+)
+"""The words a customer reads in a shipped template's values (statuses and phases, an
+unrated severity, "none yet", "all regions"), per locale other than English."""
+
+
+def _to_words(value: object) -> Mapping[str, Mapping[str, str]]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("words", "must map a locale to its words (English word: its own)")
+    out: dict[str, Mapping[str, str]] = {}
+    for locale, words in value.items():
+        if not isinstance(locale, str) or not isinstance(words, Mapping):
+            raise InvalidInput("words", "must map a locale to its words (English word: its own)")
+        for english, own in words.items():
+            if not isinstance(english, str) or not isinstance(own, str) or not own.strip():
+                raise InvalidInput("words", f"{locale}: {english!r} needs a word of its own")
+        out[locale] = MappingProxyType(dict(words))
+    return MappingProxyType(out)
+
+
 def _to_catalogue(
     value: Mapping[str, Mapping[Topic, tuple[str, str]]],
 ) -> Mapping[str, Mapping[Topic, tuple[MessageTemplate, MessageTemplate]]]:
@@ -517,6 +567,18 @@ class Templates:
     catalogue: Mapping[str, Mapping[Topic, tuple[MessageTemplate, MessageTemplate]]] = attrs.field(
         converter=_to_catalogue
     )
+    words: Mapping[str, Mapping[str, str]] = attrs.field(default=DEFAULT_WORDS, converter=_to_words)
+    """Per locale, the customer's word for each English status, phase or placeholder word
+    a template's values hold (``DEFAULT_WORDS``: French); English and unknown words stay."""
+
+    def word(self, locale: str, english: str) -> str:
+        """``english`` in ``locale`` (or its language), else as it is."""
+        language = locale.replace("_", "-").split("-")[0].lower()
+        for candidate in (locale, language):
+            words = self.words.get(candidate)
+            if words is not None and english in words:
+                return words[english]
+        return english
 
     def render(self, topic: Topic, locale: str, values: Mapping[str, object]) -> tuple[str, str]:
         """Subject and body for ``topic`` in ``locale`` (or its language, or English)."""
@@ -530,4 +592,5 @@ class Templates:
 
 
 DEFAULT_TEMPLATES = Templates({"en": _EN, "fr": _FR})
-"""The shipped templates: every topic in English; customer topics in French too."""
+"""The shipped templates: every topic in English; customer topics in French too, with the
+French for every status, phase and placeholder word a customer reads (``DEFAULT_WORDS``)."""

@@ -328,6 +328,22 @@ class StoreTransaction(Protocol):
         """The incident's events, in the order they were appended."""
         ...
 
+    def ticket_timeline(self, ticket_id: str) -> Sequence[DomainEvent]:
+        """Every event whose ``ticket_id`` is ``ticket_id`` (those of an incident's timeline and
+        those with no incident: troubleshooting solved or transferred), in append order.
+
+        Indexed by ticket: its cost does not grow with the history.
+        """
+        ...
+
+    def last_event_at(self, incident_id: str) -> datetime | None:
+        """The ``at`` of the last event appended to the incident's timeline, or ``None``.
+
+        Indexed by incident (the last row of :meth:`timeline`); commands read it to keep a
+        timeline from running backwards.
+        """
+        ...
+
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
         """Add notifications, due at ``now``; a key already present is skipped. Return added."""
@@ -403,6 +419,12 @@ class StoreTransaction(Protocol):
         ``limit``: ``None`` for all, an int of zero or more for at most that many
         (however large); anything else raises ``InvalidInput`` naming ``limit``.
         """
+        ...
+
+    def outbox_entries(self, state: OutboxState, limit: int | None = None) -> Sequence[OutboxEntry]:
+        """Entries in ``state``, in enqueue order (``seq``), at most ``limit`` of them (the rule
+        of :meth:`dead_letters`); a ``state`` that is not an ``OutboxState`` (or its value)
+        raises ``InvalidInput`` naming ``state``. An operator's query: it may scan."""
         ...
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:

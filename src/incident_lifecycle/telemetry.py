@@ -62,8 +62,9 @@ class TelemetrySnapshot:
     alerts_deduplicated: int
     """Of those, signals that repeated an active alert's fingerprint."""
     alerts_refused: int
-    """Signals refused: a batch the desk refused (each of its signals), and the
-    alerts a service route dropped (a format's refusal, a product no team owns)."""
+    """Signals refused: a batch the desk refused (each of its signals), the signals of a
+    batch refused on their own (a product no team owns), and the alerts a service route
+    dropped (a format's refusal, a product no team owns)."""
     delivery_attempts: Mapping[tuple[str, str], int]
     """Attempts by ``(result, outlet)``: the notifier's verdict (``delivered``,
     ``retry``, ``rejected``, or ``unknown`` when it gave none) and the recipient
@@ -139,9 +140,14 @@ class Telemetry:
     def _count_intake(self, result: object) -> None:
         counts = _intake_counts(result)
         if counts is not None:
+            # An intake report's signals refused on their own (a product nobody owns) are
+            # those neither deduplicated nor opened as new alerts.
+            new_alerts = getattr(result, "new_alerts", None)
+            refused = counts[0] - counts[1] - new_alerts if isinstance(new_alerts, int) else 0
             with self._lock:
-                self._received += counts[0]
+                self._received += counts[0] - refused
                 self._deduplicated += counts[1]
+                self._refused += refused
 
     def count_refused(self, signals: int) -> None:
         """Count ``signals`` alerts refused (the service calls this for what it drops)."""

@@ -11,6 +11,7 @@ candidates, the recent reports and the time.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -64,6 +65,17 @@ def _to_outcome(value: TriageOutcome | str) -> TriageOutcome:
         raise InvalidInput("outcome", f"{value!r} is not a triage outcome") from None
 
 
+def _to_score(value: object) -> float:
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            score = float(value)
+        except OverflowError:
+            score = math.inf
+        if math.isfinite(score):
+            return score
+    raise InvalidInput("score", "must be a finite number")
+
+
 def _to_reasons(value: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise InvalidInput("reasons", "must be a sequence of strings")
@@ -87,7 +99,8 @@ class TriageDecision:
     severity: str | None = attrs.field(
         default=None, validator=optional(identifier(SEVERITY_NAME_MAX))
     )
-    score: float = 0.0
+    score: float = attrs.field(default=0.0, converter=_to_score)
+    """How strongly the policy holds it (a finite number; the scale is the policy's)."""
     reasons: tuple[str, ...] = attrs.field(default=(), converter=_to_reasons)
 
     def __attrs_post_init__(self) -> None:
@@ -313,17 +326,27 @@ class DefaultTriagePolicy:
         recent_reports: Sequence[CustomerReport],
         now: datetime,
     ) -> TriageDecision:
-        """Link to the best open incident, else propose a new one on a surge, else troubleshoot."""
+        """Link to the best open incident with evidence, else prefer a compatible open incident
+        to a surge's new one, else propose a new one on a surge, else troubleshoot."""
         reasons: list[str] = []
         best: tuple[float, datetime, ServiceIncident] | None = None
+        fallback: tuple[float, datetime, ServiceIncident] | None = None
         report_terms = terms(report.summary)
         for incident in candidates:
-            score = self._score(report, report_terms, incident, reasons)
-            if score is None:
+            scored = self._score(report, report_terms, incident, reasons)
+            if scored is None:
                 continue
-            opened = incident.opened_at or incident.detected_at
-            if best is None or (score, opened) > (best[0], best[1]):
-                best = (score, opened, incident)
+            score, evidence = scored
+            ranked = (score, incident.opened_at or incident.detected_at, incident)
+            if fallback is None or ranked[:2] > fallback[:2]:
+                fallback = ranked
+            if not evidence:
+                reasons.append(
+                    f"{incident.id} not linked: no evidence about the problem (a compatible "
+                    "symptom or shared terms); product and region are only context"
+                )
+            elif best is None or ranked[:2] > best[:2]:
+                best = ranked
         if best is not None and best[0] >= self.threshold:
             score, _, incident = best
             reasons.append(
@@ -341,7 +364,32 @@ class DefaultTriagePolicy:
             )
         elif not candidates:
             reasons.append(f"no open incident on {report.product}")
-        return self._surge_or_troubleshoot(report, recent_reports, now, reasons)
+        decision = self._surge_or_troubleshoot(report, recent_reports, now, reasons)
+        if decision.outcome is TriageOutcome.OPEN_NEW and fallback is not None:
+            return self._prefer_open(report, fallback, decision)
+        return decision
+
+    def _prefer_open(
+        self,
+        report: CustomerReport,
+        fallback: tuple[float, datetime, ServiceIncident],
+        surge: TriageDecision,
+    ) -> TriageDecision:
+        """A surge links to an open incident on the product that its symptom does not
+        contradict, rather than opening a duplicate beside it."""
+        score, _, incident = fallback
+        reasons = (
+            *surge.reasons[:-1],
+            f"surge: {int(surge.score)} distinct accounts reported {report.symptom.value} on "
+            f"{report.product}, and open incident {incident.id} (score {score:g}) has a "
+            f"compatible symptom: link to it rather than open a duplicate",
+        )
+        return TriageDecision(
+            outcome=TriageOutcome.LINK_EXISTING,
+            incident_id=incident.id,
+            score=score,
+            reasons=reasons,
+        )
 
     def _score(
         self,
@@ -349,7 +397,9 @@ class DefaultTriagePolicy:
         report_terms: frozenset[str],
         incident: ServiceIncident,
         reasons: list[str],
-    ) -> float | None:
+    ) -> tuple[float, bool] | None:
+        """The candidate's score and whether anything in it is evidence about the problem
+        (product and region are context); ``None`` if it is excluded."""
         if incident.status not in OPEN_STATUSES or report.product not in incident.products:
             return None
         if not regions_compatible(report.region, incident.region):
@@ -369,14 +419,17 @@ class DefaultTriagePolicy:
             parts.append(f"same region {report.region}")
         kinds = frozenset(incident.signal_kinds)
         compatible = self.symptom_kinds.get(report.symptom, frozenset())
+        evidence = False
         if report.symptom in incident.reported_symptoms and compatible:
             score += self.symptom_weight
+            evidence = True
             parts.append(f"customers already report {report.symptom.value} on it")
         elif not kinds or not compatible:
             score += self.unknown_symptom_weight
             parts.append("nothing to compare the symptom with")
         elif kinds & compatible:
             score += self.symptom_weight
+            evidence = True
             shown = ", ".join(sorted(k.value for k in kinds & compatible))
             parts.append(f"symptom {report.symptom.value} matches {shown} alerts")
         else:
@@ -385,12 +438,14 @@ class DefaultTriagePolicy:
                 f"{', '.join(sorted(k.value for k in kinds))} alerts"
             )
             return None
-        shared = report_terms & terms(f"{incident.title} {incident.last_public_update or ''}")
+        about = f"{incident.title} {incident.summary or ''} {incident.last_public_update or ''}"
+        shared = report_terms & terms(about)
         if shared:
             score += min(self.max_term_bonus, self.term_weight * len(shared))
+            evidence = True
             parts.append(f"shared terms: {', '.join(sorted(shared)[:5])}")
         reasons.append(f"{incident.id} scores {score:g}: {'; '.join(parts)}")
-        return score
+        return score, evidence
 
     def _surge_or_troubleshoot(
         self,

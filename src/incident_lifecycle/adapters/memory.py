@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.alerts import Alert, new_occurrences
-from ..domain.checks import check_int, check_limit
+from ..domain.checks import check_enum, check_int, check_limit
 from ..domain.copies import clone as _clone
 from ..domain.errors import ConcurrencyConflict, NotFound, StoreError
 from ..domain.events import DomainEvent
@@ -67,6 +67,7 @@ class _Tables:
         self.links: dict[str, dict[str, None]] = {}
         self.updates: dict[str, list[StatusUpdate]] = {}
         self.timeline: dict[str | None, list[DomainEvent]] = {}
+        self.ticket_events: dict[str, list[DomainEvent]] = {}
         self.entries: dict[str, _Entry] = {}
         self.queues = _Queues()
         self.heap = _DueQueue()
@@ -554,10 +555,27 @@ class _Transaction:
                 self._put(self._t.timeline, event.incident_id, rows)
             rows.append(event)
             self._undo.append(rows.pop)
+            ticket = getattr(event, "ticket_id", None)
+            if isinstance(ticket, str):
+                of_ticket = self._t.ticket_events.get(ticket)
+                if of_ticket is None:
+                    of_ticket = []
+                    self._put(self._t.ticket_events, ticket, of_ticket)
+                of_ticket.append(event)
+                self._undo.append(of_ticket.pop)
 
     def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
         self._check()
         return list(self._t.timeline.get(incident_id, ()))
+
+    def ticket_timeline(self, ticket_id: str) -> Sequence[DomainEvent]:
+        self._check()
+        return list(self._t.ticket_events.get(ticket_id, ()))
+
+    def last_event_at(self, incident_id: str) -> datetime | None:
+        self._check()
+        rows = self._t.timeline.get(incident_id)
+        return rows[-1].at if rows else None
 
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
@@ -830,6 +848,12 @@ class _Transaction:
         self._check()
         keys = itertools.islice(self._t.dead, _cap(limit))
         return [self._t.entries[key].snapshot() for key in keys]
+
+    def outbox_entries(self, state: OutboxState, limit: int | None = None) -> Sequence[OutboxEntry]:
+        self._check()
+        wanted = check_enum("state", OutboxState, state)
+        found = (e for e in self._t.entries.values() if e.state is wanted)
+        return [e.snapshot() for e in itertools.islice(found, _cap(limit))]
 
     def redrive(self, keys: Collection[str], now: datetime) -> int:
         self._check()

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..codec import encode
 from ..domain.alerts import Alert
-from ..domain.checks import check_int, check_limit
+from ..domain.checks import check_enum, check_int, check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
@@ -67,7 +67,7 @@ from ..domain.incidents import ACTIVE_STATUSES, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import ending
 from ..notifications import FanOut, Notification, RecipientKind
-from ..ports import OutboxEntry, OutboxStats
+from ..ports import OutboxEntry, OutboxState, OutboxStats
 from .sql import (
     ALERT_COLUMNS,
     DUE,
@@ -187,8 +187,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             incident_id text COLLATE "C",
             name text NOT NULL,
-            data jsonb NOT NULL)""",
+            data jsonb NOT NULL,
+            ticket_id text COLLATE "C")""",
         "CREATE INDEX timeline_by_incident ON timeline (incident_id, seq)",
+        "CREATE INDEX timeline_by_ticket ON timeline (ticket_id, seq) WHERE ticket_id IS NOT NULL",
         "CREATE SEQUENCE messages_id",
         """CREATE TABLE messages (
             id bigint PRIMARY KEY DEFAULT nextval('messages_id'),
@@ -530,6 +532,12 @@ class PostgresStore:
             with contextlib.suppress(psycopg.Error):
                 conn.execute("ROLLBACK")
             raise _translate(error) from error
+
+
+def _ticket_of(event: DomainEvent) -> str | None:
+    """The ticket an event is about, if any (the timeline's ``ticket_id`` column)."""
+    ticket = getattr(event, "ticket_id", None)
+    return ticket if isinstance(ticket, str) else None
 
 
 class PostgresWaker:
@@ -1011,13 +1019,14 @@ class _Transaction:
         if not events:
             return
         self._q(
-            "INSERT INTO timeline (incident_id, name, data) SELECT i, n, d "
-            "FROM unnest(%s::text[], %s::text[], %s::jsonb[]) WITH ORDINALITY AS u (i, n, d, o) "
-            "ORDER BY o",
+            "INSERT INTO timeline (incident_id, name, data, ticket_id) SELECT i, n, d, t "
+            "FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[]) "
+            "WITH ORDINALITY AS u (i, n, d, t, o) ORDER BY o",
             (
                 [e.incident_id for e in events],
                 [e.name for e in events],
                 [dump_json(encode(e)) for e in events],
+                [_ticket_of(e) for e in events],
             ),
         )
 
@@ -1028,6 +1037,22 @@ class _Transaction:
             () if incident_id is None else (incident_id,),
         )
         return [decode_document(DomainEvent, row[0], "timeline.data") for row in rows]
+
+    def ticket_timeline(self, ticket_id: str) -> Sequence[DomainEvent]:
+        rows = self._q(
+            "SELECT data::text FROM timeline WHERE ticket_id = %s ORDER BY seq", (ticket_id,)
+        )
+        return [decode_document(DomainEvent, row[0], "timeline.data") for row in rows]
+
+    def last_event_at(self, incident_id: str) -> datetime | None:
+        row = self._q(
+            "SELECT data::text FROM timeline WHERE incident_id = %s ORDER BY seq DESC LIMIT 1",
+            (incident_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        event: DomainEvent = decode_document(DomainEvent, row[0], "timeline.data")
+        return event.at
 
     # -- outbox -----------------------------------------------------------
     def enqueue(self, notifications: Sequence[Notification], now: datetime) -> int:
@@ -1207,6 +1232,14 @@ class _Transaction:
         rows = self._q(
             self._ENTRY_SELECT + " WHERE o.state = 'dead' ORDER BY o.dead_seq LIMIT %s",
             (_pg_limit(limit),),
+        )
+        return [entry_from_row(row) for row in rows]
+
+    def outbox_entries(self, state: OutboxState, limit: int | None = None) -> Sequence[OutboxEntry]:
+        wanted = check_enum("state", OutboxState, state)
+        rows = self._q(
+            self._ENTRY_SELECT + " WHERE o.state = %s ORDER BY o.seq LIMIT %s",
+            (wanted.value, _pg_limit(limit)),
         )
         return [entry_from_row(row) for row in rows]
 

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from ..codec import encode
 from ..domain.alerts import Alert
-from ..domain.checks import check_int, check_limit
+from ..domain.checks import check_enum, check_int, check_limit
 from ..domain.copies import clone
 from ..domain.errors import (
     ConcurrencyConflict,
@@ -52,7 +52,7 @@ from ..domain.incidents import ACTIVE_STATUSES, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import ending
 from ..notifications import FanOut, Notification, RecipientKind
-from ..ports import OutboxEntry, OutboxStats
+from ..ports import OutboxEntry, OutboxState, OutboxStats
 from .sql import (
     ALERT_COLUMNS,
     DUE,
@@ -121,6 +121,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "(o.updated_at = outbox.updated_at AND o.seq <= outbox.seq))) WHERE state = 'dead'",
         "DROP INDEX IF EXISTS outbox_dead",
     ),
+    # 5: a ticket's own history (``ticket_timeline``): the timeline keeps each event's
+    # ticket, indexed, so the events of a report with no incident can be found.
+    5: (
+        "ALTER TABLE timeline ADD COLUMN ticket_id TEXT",
+        "UPDATE timeline SET ticket_id = json_extract(data, '$.ticket_id')",
+    ),
 }
 
 # Run after the migrations: indexes on columns a migration may have just added.
@@ -129,6 +135,8 @@ _LATE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS outbox_dead_order ON outbox (dead_seq) WHERE state = 'dead'",
     "CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (updated_at) WHERE state = 'delivered'",
     "CREATE INDEX IF NOT EXISTS outbox_by_message ON outbox (message_id)",
+    "CREATE INDEX IF NOT EXISTS timeline_by_ticket ON timeline (ticket_id, seq) "
+    "WHERE ticket_id IS NOT NULL",
 )
 
 # The ordered tables (links, updates, timeline, messages, outbox) use plain
@@ -220,7 +228,8 @@ CREATE TABLE IF NOT EXISTS timeline (
     seq INTEGER PRIMARY KEY,
     incident_id TEXT,
     name TEXT NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    ticket_id TEXT
 );
 CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline (incident_id, seq);
 CREATE TABLE IF NOT EXISTS messages (
@@ -250,6 +259,12 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at, seq) WHERE state = 'pe
 CREATE INDEX IF NOT EXISTS outbox_pending_by_recipient
     ON outbox (recipient, seq) WHERE state = 'pending';
 """
+
+
+def _ticket_of(event: DomainEvent) -> str | None:
+    """The ticket an event is about, if any (the timeline's ``ticket_id`` column)."""
+    ticket = getattr(event, "ticket_id", None)
+    return ticket if isinstance(ticket, str) else None
 
 
 def _sql_limit(limit: object) -> int:
@@ -855,8 +870,8 @@ class _Transaction:
 
     def append(self, events: Sequence[DomainEvent]) -> None:
         self._many(
-            "INSERT INTO timeline (incident_id, name, data) VALUES (?, ?, ?)",
-            [(e.incident_id, e.name, dump_json(encode(e))) for e in events],
+            "INSERT INTO timeline (incident_id, name, data, ticket_id) VALUES (?, ?, ?, ?)",
+            [(e.incident_id, e.name, dump_json(encode(e)), _ticket_of(e)) for e in events],
         )
 
     def timeline(self, incident_id: str) -> Sequence[DomainEvent]:
@@ -864,6 +879,17 @@ class _Transaction:
             "SELECT data FROM timeline WHERE incident_id IS ? ORDER BY seq", (incident_id,)
         )
         return [decode_document(DomainEvent, row[0], "timeline.data") for row in rows]
+
+    def ticket_timeline(self, ticket_id: str) -> Sequence[DomainEvent]:
+        rows = self._q("SELECT data FROM timeline WHERE ticket_id = ? ORDER BY seq", (ticket_id,))
+        return [decode_document(DomainEvent, row[0], "timeline.data") for row in rows]
+
+    def last_event_at(self, incident_id: str) -> datetime | None:
+        row = self._q(
+            "SELECT data FROM timeline WHERE incident_id = ? ORDER BY seq DESC LIMIT 1",
+            (incident_id,),
+        ).fetchone()
+        return None if row is None else decode_document(DomainEvent, row[0], "timeline.data").at
 
     # -- outbox -----------------------------------------------------------
     def _message(self, n: Notification | FanOut, kind: RecipientKind) -> int:
@@ -1027,6 +1053,15 @@ class _Transaction:
             f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
             "WHERE o.state = 'dead' ORDER BY o.dead_seq LIMIT ?",
             (_sql_limit(limit),),
+        )
+        return [self._entry(row) for row in rows]
+
+    def outbox_entries(self, state: OutboxState, limit: int | None = None) -> Sequence[OutboxEntry]:
+        wanted = check_enum("state", OutboxState, state)
+        rows = self._q(
+            f"SELECT {self._ENTRY} FROM outbox o JOIN messages m ON m.id = o.message_id "
+            "WHERE o.state = ? ORDER BY o.seq LIMIT ?",
+            (wanted.value, _sql_limit(limit)),
         )
         return [self._entry(row) for row in rows]
 

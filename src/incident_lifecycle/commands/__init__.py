@@ -32,6 +32,7 @@ from .base import (
     run,
     wants_status_page,
 )
+from .escalation import EscalationsDue, SendEscalations
 from .incidents import (
     Acknowledge,
     ChangeSeverity,
@@ -49,8 +50,10 @@ from .intake import AlertOutcome, AlertReceipt, IntakeReport
 from .messages import Messages
 from .outbox import Deliver, PruneDelivered, RedriveDeadLetters
 from .ownership import Own
+from .queries import DeskQueries
 from .reminders import SendUpdateReminders, UpdatesDue
 from .reports import (
+    REPORT_CLOCK_SKEW,
     AssessReport,
     LinkTicket,
     ResolveReport,
@@ -78,8 +81,10 @@ __all__ = [
     "DeclareIncident",
     "Deliver",
     "DeskConfig",
+    "DeskQueries",
     "DetachAlert",
     "DismissIncident",
+    "EscalationsDue",
     "HandOff",
     "IntakeReport",
     "LinkTicket",
@@ -90,12 +95,14 @@ __all__ = [
     "Own",
     "PostUpdate",
     "PruneDelivered",
+    "REPORT_CLOCK_SKEW",
     "ReceiveAlert",
     "ReceiveAlerts",
     "RedriveDeadLetters",
     "ReopenIncident",
     "ResolveIncident",
     "ResolveReport",
+    "SendEscalations",
     "SendUpdateReminders",
     "Services",
     "TransferReport",
@@ -135,6 +142,7 @@ _ALL: tuple[type[Command[object]] | type[Operation[object]], ...] = (
     LinkTicket,
     UnlinkTicket,
     SendUpdateReminders,
+    SendEscalations,
     RedriveDeadLetters,
     Deliver,
 )

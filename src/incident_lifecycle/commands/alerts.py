@@ -18,6 +18,7 @@ from ..domain.events import (
     AlertRecovered,
     IncidentDetected,
     IncidentDismissed,
+    SignalsCleared,
 )
 from ..domain.incidents import ACTIVE_STATUSES, OPEN_STATUSES, IncidentStatus, ServiceIncident
 from ..lifecycle import ALERT_LIFECYCLE
@@ -48,7 +49,8 @@ def _to_signals(value: object) -> tuple[AlertSignal, ...]:
 class ReceiveAlerts(Command[IntakeReport]):
     """A batch of signals, in one transaction: repeats counted, new alerts grouped.
 
-    Nothing of the batch is kept if a signal names a product no team owns.
+    A new signal of a product no team owns (and no default team) is refused on its own:
+    the intake report names it and the product (``refused``); the rest is received.
     """
 
     op: ClassVar[str] = "alerts"
@@ -92,6 +94,9 @@ class ReceiveAlert(Command[AlertReceipt]):
     def execute(self, ctx: Context) -> AlertReceipt:
         """Receive the signal as a batch of one; return where it went."""
         report = ReceiveAlerts(signals=(self.signal,), by=self.by).execute(ctx)
+        refused = report.refused.get(self.signal.fingerprint)
+        if refused is not None:
+            raise InvalidInput("product", refused)
         return report.receipt(self.signal.fingerprint)
 
 
@@ -105,7 +110,10 @@ class ClearOutcome(enum.StrEnum):
     INCIDENT_DISMISSED = "incident_dismissed"
     """It recovered, and so had every other alert of its potential incident: dismissed."""
     NOTED = "noted"
-    """The alert belongs to an open incident: the recovery is only on the timeline."""
+    """The alert was no longer one a recovery changes: the recovery is only on the timeline."""
+    ALL_SIGNALS_CLEARED = "all_signals_cleared"
+    """It recovered, and so had every other alert of its open incident: the owner team is
+    told, once (the incident stays open: people resolve incidents)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -187,15 +195,18 @@ def clear(ctx: Context, fingerprint: str, alert: Alert | None, by: Actor) -> Cle
         )
     )
     receipt = ClearReceipt(outcome=ClearOutcome.NOTED, alert_id=alert.id, incident_id=incident_id)
-    if alert.status is not AlertStatus.RECEIVED:
+    if alert.status not in (AlertStatus.RECEIVED, AlertStatus.VALIDATED):
         return receipt
     ALERT_LIFECYCLE.fire(alert, "recover", now=now)
     alert.active = False
     tx.save_alerts([alert])
     incident = tx.incident(incident_id)
-    if incident.status is not IncidentStatus.DETECTED or any(
-        a.status is not AlertStatus.RECOVERED for a in tx.alerts_of(incident_id)
-    ):
+    alerts = tx.alerts_of(incident_id)
+    if not all(a.status is AlertStatus.RECOVERED for a in alerts):
+        return attrs.evolve(receipt, outcome=ClearOutcome.RECOVERED)
+    if incident.status in OPEN_STATUSES:
+        return _all_clear(ctx, incident, len(alerts), by, receipt)
+    if incident.status is not IncidentStatus.DETECTED:
         return attrs.evolve(receipt, outcome=ClearOutcome.RECOVERED)
     reason = "every signal recovered before validation"
     ctx.fire(incident, "dismiss")
@@ -203,6 +214,20 @@ def clear(ctx: Context, fingerprint: str, alert: Alert | None, by: Actor) -> Cle
     tx.save_incident(incident)
     ctx.record(IncidentDismissed(incident_id=incident_id, actor=by, at=now, reason=reason))
     return attrs.evolve(receipt, outcome=ClearOutcome.INCIDENT_DISMISSED)
+
+
+def _all_clear(
+    ctx: Context, incident: ServiceIncident, count: int, by: Actor, receipt: ClearReceipt
+) -> ClearReceipt:
+    """Every alert of the open ``incident`` recovered: tell its owner team, once per all-clear
+    (a new alert joining resets it), and say so on the timeline. The incident stays open."""
+    if incident.all_clear_at is not None:
+        return attrs.evolve(receipt, outcome=ClearOutcome.RECOVERED)
+    incident.all_clear_at = ctx.now
+    ctx.tx.save_incident(incident)
+    ctx.notify(ctx.messages.signals_cleared(incident, count, ctx.now))
+    ctx.record(SignalsCleared(incident_id=incident.id, actor=by, at=ctx.now, alerts=count))
+    return attrs.evolve(receipt, outcome=ClearOutcome.ALL_SIGNALS_CLEARED)
 
 
 @attrs.frozen(kw_only=True)

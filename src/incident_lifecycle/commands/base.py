@@ -34,6 +34,7 @@ from ..domain.errors import ConcurrencyConflict, InvalidInput, InvalidTransition
 from ..domain.events import DomainEvent
 from ..domain.incidents import IncidentStatus, ServiceIncident
 from ..domain.severity import Severity, SeverityScale
+from ..escalation import EscalationPolicy
 from ..grouping import GroupingPolicy
 from ..lifecycle import INCIDENT_LIFECYCLE
 from ..logs import fields
@@ -54,6 +55,8 @@ __all__ = [
     "DeskConfig",
     "Operation",
     "Services",
+    "check_not_before",
+    "created_elsewhere",
     "run",
 ]
 
@@ -99,6 +102,11 @@ def _check_window(_inst: object, _attribute: attrs.Attribute[Any], value: object
         raise InvalidInput("reopen_window", "must be a timedelta of zero or more")
 
 
+def _check_default_team(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_identifier("default_team", value)
+
+
 @attrs.define(kw_only=True)
 class DeskConfig:
     """What a desk is configured with, as commands see it (each field checked when built)."""
@@ -110,13 +118,20 @@ class DeskConfig:
     reopen_window: timedelta = attrs.field(validator=_check_window)
     messages: Messages = attrs.field(validator=_is(Messages))
     policy: TriagePolicy = attrs.field(validator=_check_policy)
+    escalation: EscalationPolicy = attrs.field(
+        factory=EscalationPolicy, validator=_is(EscalationPolicy)
+    )
+    default_team: str | None = attrs.field(default=None, validator=_check_default_team)
+    """The team that owns every product the map does not name (``None``: such a product is
+    refused)."""
     status_page: bool = attrs.field(default=False, validator=_is(bool))
     """Whether public updates of public severities (and resolutions) go to the status page."""
 
     def owner_of(self, product: str) -> str:
-        """The team that owns ``product``; ``InvalidInput`` naming ``product`` if none does."""
+        """The team that owns ``product`` (else the default team); ``InvalidInput`` naming
+        ``product`` if none does."""
         check_identifier("product", product)
-        team = self.ownership.get(product)
+        team = self.ownership.get(product, self.default_team)
         if team is None:
             raise InvalidInput("product", f"no engineering team owns {product!r}")
         return team
@@ -144,7 +159,7 @@ class Context:
     a message of a change that did not commit).
     """
 
-    __slots__ = ("config", "events", "fanouts", "notifications", "now", "tx")
+    __slots__ = ("checked", "config", "events", "fanouts", "notifications", "now", "tx")
 
     def __init__(self, tx: StoreTransaction, now: datetime, config: DeskConfig) -> None:
         self.tx = tx
@@ -153,6 +168,15 @@ class Context:
         self.events: list[DomainEvent] = []
         self.notifications: list[Notification] = []
         self.fanouts: list[FanOut] = []
+        self.checked: set[str] = set()
+
+    def check_time(self, incident_id: str) -> None:
+        """Refuse with ``InvalidInput`` naming ``now`` when the clock reads earlier than the
+        last event of the incident's timeline: a timeline never runs backwards."""
+        if incident_id in self.checked:
+            return
+        check_not_before(self.tx, incident_id, self.now)
+        self.checked.add(incident_id)
 
     @property
     def messages(self) -> Messages:
@@ -175,10 +199,12 @@ class Context:
         """Load an incident for ``actor`` to act on; ``NotPermitted`` if they may not."""
         incident = self.tx.incident(incident_id)
         check_permitted(actor, action, incident.owner_team)
+        self.check_time(incident_id)
         return incident
 
     def fire(self, incident: ServiceIncident, event: str) -> None:
         """Apply a lifecycle event to ``incident`` (at ``now``, with the reopen window)."""
+        self.check_time(incident.id)
         INCIDENT_LIFECYCLE.fire(
             incident, event, now=self.now, reopen_window=self.config.reopen_window
         )
@@ -193,11 +219,39 @@ class Context:
         """Write what was recorded (called by :func:`run` before the commit)."""
         tx = self.tx
         if self.events:
+            for incident_id in created_elsewhere(self.events) - self.checked:
+                check_not_before(tx, incident_id, self.now)
             tx.append(self.events)
         if self.notifications:
             tx.enqueue(self.notifications, self.now)
         for fanout in self.fanouts:
             tx.enqueue_fanout(fanout, self.now)
+
+
+_CREATING = frozenset({"IncidentDetected", "IncidentDeclared"})
+
+
+def created_elsewhere(events: Iterable[DomainEvent]) -> set[str]:
+    """The incidents ``events`` append to, less those they create (new: no timeline yet)."""
+    touched = {e.incident_id for e in events if e.incident_id is not None}
+    return touched - {e.incident_id for e in events if e.name in _CREATING and e.incident_id}
+
+
+def check_not_before(tx: StoreTransaction, incident_id: str, now: datetime) -> None:
+    """``InvalidInput`` naming ``now`` if ``now`` is earlier than the incident's last event.
+
+    The rule of every command: an incident's timeline never runs backwards. A
+    clock stepped back (NTP, a replay file with earlier times) is refused, not
+    stamped over: nothing is written, and the caller sees which incident's
+    time it fell behind.
+    """
+    last = tx.last_event_at(incident_id)
+    if last is not None and now < last:
+        raise InvalidInput(
+            "now",
+            f"the clock reads {now.isoformat()}, before the last event of {incident_id} "
+            f"({last.isoformat()}): an incident's timeline never runs backwards",
+        )
 
 
 class Command(abc.ABC, Generic[R]):

@@ -44,6 +44,7 @@ from ..domain.incidents import (
     ServiceIncident,
     StatusUpdate,
     Visibility,
+    with_summary,
 )
 from ..domain.reports import ReportStatus
 from ..domain.severity import Severity, SeverityScale
@@ -122,6 +123,7 @@ def open_incident(
         detected_at=ctx.now,
         group_key=config.grouping.key(product, region),
         severity=severity,
+        summary=with_summary(None, summary),
     )
     ctx.fire(incident, "validate")
     ctx.tx.add_incident(incident)

@@ -19,12 +19,14 @@ import attrs
 from ..domain.actors import Actor
 from ..domain.alerts import Alert, AlertSignal
 from ..domain.checks import TITLE_MAX
+from ..domain.errors import InvalidInput
 from ..domain.events import AlertJoined, DomainEvent, IncidentDetected, SignalsDigestSent
-from ..domain.incidents import IncidentStatus, ServiceIncident
+from ..domain.incidents import IncidentStatus, ServiceIncident, with_summary
 from ..grouping import GroupingPolicy
 from ..lifecycle import ALERT_LIFECYCLE
 from ..notifications import Notification
 from ..ports import StoreTransaction
+from .base import check_not_before
 from .messages import Messages
 
 __all__ = ["AlertOutcome", "AlertReceipt", "IntakeReport", "potential_incident", "receive"]
@@ -41,6 +43,8 @@ class AlertOutcome(enum.StrEnum):
     """It opened an alert that joined the potential incident of its group."""
     JOINED_OPEN = "joined_open"
     """It opened an alert that joined the open incident of its group."""
+    REFUSED = "refused"
+    """It names a product no team owns: nothing was kept of it (the reason says which)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -50,6 +54,8 @@ class AlertReceipt:
     alert_id: str
     incident_id: str
     outcome: AlertOutcome
+    reason: str = ""
+    """Why it was refused (``REFUSED``); empty otherwise."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,9 +73,16 @@ class IntakeReport:
         factory=dict, repr=False, eq=False
     )
     """Fingerprints that opened a new alert: alert id, incident id and outcome."""
+    refused: Mapping[str, str] = attrs.field(factory=dict)
+    """Fingerprints refused, each with its reason naming the product no team owns."""
 
     def receipt(self, fingerprint: str) -> AlertReceipt:
         """Where the signals of ``fingerprint`` went; ``KeyError`` if not in the batch."""
+        reason = self.refused.get(fingerprint)
+        if reason is not None:
+            return AlertReceipt(
+                alert_id="", incident_id="", outcome=AlertOutcome.REFUSED, reason=reason
+            )
         found = self.placed.get(fingerprint)
         if found is not None:
             return AlertReceipt(alert_id=found[0], incident_id=found[1], outcome=found[2])
@@ -81,7 +94,7 @@ class IntakeReport:
     @property
     def receipts(self) -> Mapping[str, AlertReceipt]:
         """Every fingerprint's receipt (built on demand)."""
-        return {fp: self.receipt(fp) for fp in (*self.counted, *self.placed)}
+        return {fp: self.receipt(fp) for fp in (*self.counted, *self.placed, *self.refused)}
 
 
 def potential_incident(
@@ -107,6 +120,7 @@ def potential_incident(
         detected_at=now,
         group_key=group_key,
         signal_kinds=(alert.kind,),
+        summary=with_summary(None, alert.summary),
     )
 
 
@@ -191,10 +205,12 @@ class _Batch:
             )
             if signal.kind not in incident.signal_kinds:
                 incident.signal_kinds = (*incident.signal_kinds, signal.kind)
+            incident.summary = with_summary(incident.summary, signal.summary)
             if incident.status is IncidentStatus.DETECTED:
                 outcome = AlertOutcome.JOINED_POTENTIAL
             else:
                 outcome = AlertOutcome.JOINED_OPEN
+                incident.all_clear_at = None  # a signal again: the next all-clear is news
                 self.joined_open.setdefault(incident.id, []).append(alert)
         alert.incident_id = incident.id
         return (alert.id, incident.id, outcome)
@@ -236,8 +252,10 @@ def receive(
     last_seen: dict[str, datetime] = {}
     first: dict[str, AlertSignal] = {}
     starts: dict[str, set[datetime]] = {}
+    given: dict[str, int] = {}
     for signal in signals:
         fingerprint = signal.fingerprint
+        given[fingerprint] = given.get(fingerprint, 0) + 1
         if fingerprint not in first:
             first[fingerprint] = signal
             counts[fingerprint] = 0
@@ -258,10 +276,17 @@ def receive(
     batch = _Batch(tx, now, actor, grouping, owner_of, messenger)
     new_alerts: list[Alert] = []
     placed: dict[str, tuple[str, str, AlertOutcome]] = {}
+    refused: dict[str, str] = {}
+    refused_signals = 0
     for fingerprint, signal in first.items():
         if fingerprint in counted:
             continue
-        owner_of(signal.product)  # a product nobody owns refuses the batch
+        try:
+            owner_of(signal.product)
+        except InvalidInput as error:  # a product nobody owns: this signal only
+            refused[fingerprint] = error.reason
+            refused_signals += given[fingerprint]
+            continue
         alert = Alert.from_signal(tx.new_id("ALR"), signal)
         times = by_start.get(fingerprint, ())
         alert.count = counts[fingerprint] + len(times)
@@ -280,17 +305,20 @@ def receive(
         # Every touched incident received an alert. Saving bumps its version, so a
         # concurrent validate or dismiss conflicts and is retried on fresh data.
         tx.save_incident(incident)
+    for incident_id in batch.touched:  # incidents new in the batch have no timeline yet
+        check_not_before(tx, incident_id, now)
     tx.append(batch.events)
     started = tuple(batch.new_incidents)
     joined_ids = tuple(sorted({p[1] for p in placed.values() if p[2] in _JOINED} - set(started)))
     report = IntakeReport(
         signals=len(signals),
-        deduplicated=len(signals) - len(new_alerts),
+        deduplicated=len(signals) - len(new_alerts) - refused_signals,
         new_alerts=len(new_alerts),
         incidents_started=started,
         incidents_joined=joined_ids,
         counted=counted,
         placed=placed,
+        refused=refused,
     )
     return report, batch.notifications
 

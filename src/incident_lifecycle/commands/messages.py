@@ -26,6 +26,9 @@ from ..notifications import (
 
 __all__ = ["Messages", "incident_values"]
 
+_WORDED = frozenset({"status", "severity", "region", "last_update"})
+"""The values of :func:`incident_values` that hold a word of ours, not the user's text."""
+
 
 def incident_values(incident: ServiceIncident) -> dict[str, object]:
     """The public facts of an incident that customer templates may show."""
@@ -90,7 +93,7 @@ class Messages:
             by_locale.setdefault(locale, []).append(ticket_id)
         out = []
         for locale, tickets in by_locale.items():
-            subject, body = self.templates.render(topic, locale, values)
+            subject, body = self.templates.render(topic, locale, self.localised(values, locale))
             out.append(
                 FanOut(
                     key_prefix=key_prefix,
@@ -104,6 +107,15 @@ class Messages:
                 )
             )
         return out
+
+    def localised(self, values: Mapping[str, object], locale: str) -> Mapping[str, object]:
+        """``values`` with the words a customer reads (status, severity, region, last update
+        placeholders) in ``locale``'s own words (``Templates.words``)."""
+        words = self.templates.word
+        return {
+            name: words(locale, value) if name in _WORDED and isinstance(value, str) else value
+            for name, value in values.items()
+        }
 
     # -- to teams ---------------------------------------------------------
     def validation_request(
@@ -201,6 +213,47 @@ class Messages:
                 "to_team": to_team,
                 "reason": reason,
             },
+        )
+
+    def validation_escalated(
+        self,
+        incident: ServiceIncident,
+        step: int,
+        delay: object,
+        severity: str | None,
+        teams: Sequence[str],
+        now: datetime,
+    ) -> list[Notification]:
+        """An unanswered validation request, escalated: one message per team of ``teams``
+        (the owner team again, the incident managers), keyed by the step."""
+        values = incident_values(incident) | {
+            "step": step,
+            "delay": str(delay),
+            "severity_hint": severity or "none",
+            "owner_team": incident.owner_team,
+        }
+        return [
+            self.to_team(
+                Topic.VALIDATION_ESCALATED,
+                team,
+                f"{incident.id}/escalation/{step}/{team}",
+                incident.id,
+                now,
+                values,
+            )
+            for team in teams
+        ]
+
+    def signals_cleared(self, incident: ServiceIncident, count: int, now: datetime) -> Notification:
+        """The owner team is told, once per all-clear, that every alert of the open incident
+        recovered."""
+        return self.to_team(
+            Topic.SIGNALS_CLEARED,
+            incident.owner_team,
+            f"{incident.id}/all-clear/{now.isoformat()}",
+            incident.id,
+            now,
+            incident_values(incident) | {"count": count},
         )
 
     def update_reminder(

@@ -8,7 +8,7 @@ reports, so they move reports with the lifecycle's compiled table
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, overload
 
 import attrs
@@ -39,9 +39,11 @@ __all__ = [
     "TransferReport",
     "TriageReport",
     "TriageReports",
+    "REPORT_CLOCK_SKEW",
     "TriageResult",
     "UnlinkTicket",
     "assess",
+    "check_not_future",
     "check_received",
 ]
 
@@ -84,17 +86,31 @@ def _to_reports(value: object) -> tuple[CustomerReport, ...]:
     return tuple(value)
 
 
+REPORT_CLOCK_SKEW = timedelta(minutes=5)
+"""How far after the desk's clock a report may be stamped (the helpdesk's clock runs a little
+ahead): later than that, it is refused with ``InvalidInput`` naming ``reported_at``."""
+
+
+def check_not_future(ctx: Context, report: CustomerReport) -> None:
+    """Refuse a report stamped more than :data:`REPORT_CLOCK_SKEW` after ``ctx.now``."""
+    if report.reported_at - ctx.now > REPORT_CLOCK_SKEW:  # a difference never overflows
+        raise InvalidInput(
+            "reported_at",
+            f"{report.reported_at.isoformat()} is more than {REPORT_CLOCK_SKEW} after the "
+            f"desk's clock ({ctx.now.isoformat()}): a report cannot come from the future",
+        )
+
+
 def _since(ctx: Context, report: CustomerReport) -> datetime:
     """The start of the policy's look-back for ``report``."""
     return shifted_back(max(ctx.now, report.reported_at), ctx.config.policy.lookback)
 
 
 def assess(ctx: Context, report: CustomerReport) -> tuple[TriageDecision, list[ServiceIncident]]:
-    """The policy's decision for ``report``, and the candidates it chose among."""
+    """The policy's decision for ``report``, and the candidates it chose among: every open
+    incident of the product, whatever its region (the policy says why it excludes one)."""
     candidates = [
-        i
-        for i in ctx.tx.active_incidents(product=report.product, region=report.region)
-        if i.status in OPEN_STATUSES
+        i for i in ctx.tx.active_incidents(product=report.product) if i.status in OPEN_STATUSES
     ]
     recent = _RecentReports(ctx.tx, report, _since(ctx, report))
     decision = ctx.config.policy.assess(report, candidates, recent, ctx.now)
@@ -103,18 +119,54 @@ def assess(ctx: Context, report: CustomerReport) -> tuple[TriageDecision, list[S
     return decision, candidates
 
 
+def _triaged(
+    ctx: Context,
+    ticket_id: str,
+    by: Actor,
+    chosen: TriageDecision,
+    incident: ServiceIncident | None,
+    suggestion: TriageDecision | None,
+    previous: str | None = None,
+) -> ReportTriaged:
+    """The timeline event of a triage: the decision applied and, for an agent's decision,
+    the policy's suggestion beside it."""
+    suggested: dict[str, Any] = {}
+    if suggestion is not None:
+        suggested = {
+            "suggested_outcome": suggestion.outcome.value,
+            "suggested_incident": suggestion.incident_id,
+            "suggested_score": suggestion.score,
+            "suggested_reasons": suggestion.reasons,
+        }
+    return ReportTriaged(
+        incident_id=incident.id if incident else None,
+        actor=by,
+        at=ctx.now,
+        ticket_id=ticket_id,
+        outcome=chosen.outcome.value,
+        overridden=suggestion is not None,
+        reasons=chosen.reasons,
+        score=chosen.score,
+        retriaged=previous is not None,
+        previous=previous,
+        **suggested,
+    )
+
+
 def _triage(
     ctx: Context, report: CustomerReport, by: Actor, override: TriageDecision | None
 ) -> TriageResult:
-    """Triage one report inside ``ctx``."""
+    """Triage one report inside ``ctx`` (a ticket triaged before: re-triage it by
+    ``override``, or return it as it is)."""
     tx = ctx.tx
+    check_not_future(ctx, report)
     existing = tx.report(report.ticket_id)
     if existing is not None:
-        return _already_triaged(existing)
-    if override is None:
-        chosen, candidates = assess(ctx, report)
-    else:
-        chosen, candidates = override, []
+        if override is None:
+            return _already_triaged(existing)
+        return _retriage(ctx, existing, by, override)
+    suggestion, candidates = assess(ctx, report)
+    chosen = suggestion if override is None else override
     stored = clone(report)
     stored.version = 0  # not stored yet: whatever version it came with means nothing
     incident: ServiceIncident | None = None
@@ -127,14 +179,8 @@ def _triage(
     elif chosen.outcome is TriageOutcome.OPEN_NEW:
         incident = _open_from(ctx, stored, chosen, by)
     ctx.record(
-        ReportTriaged(
-            incident_id=incident.id if incident else None,
-            actor=by,
-            at=ctx.now,
-            ticket_id=stored.ticket_id,
-            outcome=chosen.outcome.value,
-            overridden=override is not None,
-            reasons=chosen.reasons,
+        _triaged(
+            ctx, stored.ticket_id, by, chosen, incident, None if override is None else suggestion
         )
     )
     if incident is None:
@@ -152,6 +198,53 @@ def _triage(
         incident_id=incident.id if incident else None,
         applied=True,
         overridden=override is not None,
+    )
+
+
+def _retriage(
+    ctx: Context, stored: CustomerReport, by: Actor, decision: TriageDecision
+) -> TriageResult:
+    """Move a ticket triaged before as the agent decides: link it (moving it from another
+    incident), open a new incident for it, or send it back to troubleshooting. The policy's
+    suggestion is recorded beside the decision. Already where the decision puts it: nothing
+    changes (``applied`` false)."""
+    tx = ctx.tx
+    if stored.status not in (ReportStatus.LINKED, ReportStatus.TROUBLESHOOTING):
+        raise InvalidTransition("report", stored.ticket_id, "re-triage", stored.status.value)
+    was = stored.incident_id if stored.status is ReportStatus.LINKED else None
+    if (decision.outcome is TriageOutcome.TROUBLESHOOT and was is None) or (
+        decision.outcome is TriageOutcome.LINK_EXISTING and was == decision.incident_id
+    ):
+        return attrs.evolve(_already_triaged(stored), decision=decision, overridden=True)
+    suggestion = assess(ctx, stored)[0]
+    previous = stored.status.value + (f" on {was}" if was else "")
+    incident: ServiceIncident | None = None
+    if decision.outcome is TriageOutcome.LINK_EXISTING:
+        incident = tx.incident(decision.incident_id or "")
+        Context.require(incident, OPEN_STATUSES, "link a ticket to")
+    elif decision.outcome is TriageOutcome.OPEN_NEW:
+        incident = _open_from(ctx, stored, decision, by)
+    if was is not None:
+        moved = f"re-triaged: {decision.outcome.value}" + (f" {incident.id}" if incident else "")
+        ctx.record(
+            TicketUnlinked(
+                incident_id=was, actor=by, at=ctx.now, ticket_id=stored.ticket_id, reason=moved
+            )
+        )
+    ctx.record(_triaged(ctx, stored.ticket_id, by, decision, incident, suggestion, previous))
+    if incident is None:
+        REPORT_LIFECYCLE.fire(stored, "unlink", now=ctx.now)
+        stored.incident_id = None
+        tx.unlink(stored.ticket_id)
+    else:
+        _link(ctx, stored, incident, by)
+    tx.save_reports([stored])
+    return TriageResult(
+        decision=decision,
+        report=stored,
+        incident_id=incident.id if incident else None,
+        applied=True,
+        overridden=True,
     )
 
 
@@ -211,6 +304,7 @@ class AssessReport(Command[TriageDecision]):
 
     def execute(self, ctx: Context) -> TriageDecision:
         """Ask the policy, with the candidates and recent reports read in ``ctx``."""
+        check_not_future(ctx, self.report)
         return assess(ctx, self.report)[0]
 
 

@@ -7,6 +7,7 @@ them; ``EVENT_TYPES`` maps each event's name back to its class.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -26,6 +27,7 @@ from .checks import (
     optional,
     text,
 )
+from .errors import InvalidInput
 
 __all__ = [
     "EVENT_TYPES",
@@ -50,16 +52,29 @@ __all__ = [
     "ReportTransferred",
     "ReportTriaged",
     "SeverityChanged",
+    "SignalsCleared",
     "SignalsDigestSent",
     "TicketLinked",
     "TicketUnlinked",
     "UpdatePosted",
     "UpdateReminderSent",
+    "ValidationEscalated",
 ]
 
 _ID = identifier()
 _TEXT = text(BODY_MAX)
 _COUNT = integer(0)
+
+
+def _finite(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        raise InvalidInput(attribute.name, "must be a finite number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise InvalidInput(attribute.name, "must be a finite number")
 
 
 @attrs.frozen(kw_only=True)
@@ -220,12 +235,25 @@ class TicketUnlinked(DomainEvent):
 
 @attrs.frozen(kw_only=True)
 class ReportTriaged(DomainEvent):
-    """Support triaged a customer report (``overridden``: the agent chose, not the policy)."""
+    """Support triaged a customer report (``overridden``: the agent chose, not the policy).
+
+    ``actor`` decided ``outcome`` (its incident is ``incident_id``). When the
+    agent overrode the policy, the policy's suggestion is kept beside it
+    (``suggested_*``); ``retriaged`` says the ticket had been triaged before and
+    was moved from ``previous`` (its status then, and incident if linked).
+    """
 
     ticket_id: str = attrs.field(validator=_ID)
     outcome: str = attrs.field(validator=_ID)
     overridden: bool = False
     reasons: tuple[str, ...] = ()
+    score: float = attrs.field(default=0.0, validator=_finite)
+    suggested_outcome: str | None = attrs.field(default=None, validator=optional(_ID))
+    suggested_incident: str | None = attrs.field(default=None, validator=optional(_ID))
+    suggested_score: float | None = attrs.field(default=None, validator=optional(_finite))
+    suggested_reasons: tuple[str, ...] = ()
+    retriaged: bool = False
+    previous: str | None = attrs.field(default=None, validator=optional(text(REASON_MAX)))
 
 
 @attrs.frozen(kw_only=True)
@@ -253,10 +281,27 @@ class SignalsDigestSent(DomainEvent):
 
 
 @attrs.frozen(kw_only=True)
+class SignalsCleared(DomainEvent):
+    """Every alert of the open incident recovered; the owner team was told."""
+
+    alerts: int = attrs.field(default=0, validator=_COUNT)
+
+
+@attrs.frozen(kw_only=True)
 class UpdateReminderSent(DomainEvent):
     """The owner team was reminded that an update is due."""
 
     due_at: datetime = attrs.field(validator=aware())
+
+
+@attrs.frozen(kw_only=True)
+class ValidationEscalated(DomainEvent):
+    """Nobody answered the validation request in time: the owner team was told again and
+    the incident managers were told (``step``: the first escalation is 1)."""
+
+    step: int = attrs.field(validator=integer(1))
+    due_at: datetime = attrs.field(validator=aware())
+    to_teams: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

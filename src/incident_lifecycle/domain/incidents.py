@@ -45,6 +45,7 @@ __all__ = [
     "Visibility",
     "incident_order",
     "regions_compatible",
+    "with_summary",
 ]
 
 UPDATE_BODY_MAX = BODY_MAX
@@ -80,6 +81,18 @@ ACTIVE_STATUSES = OPEN_STATUSES | {IncidentStatus.DETECTED}
 def regions_compatible(first: str | None, second: str | None) -> bool:
     """The region rule: two regions match when equal; an unknown region never excludes."""
     return first is None or second is None or first == second
+
+
+def with_summary(current: str | None, more: str) -> str | None:
+    """``current`` with ``more`` appended (``; ``), unless already there or it would not fit in
+    ``REASON_MAX``: an incident's summary only grows while it stays small."""
+    more = more.strip()
+    if not more or (current is not None and more in current):
+        return current
+    joined = more if not current else f"{current}; {more}"
+    if len(joined) <= REASON_MAX:
+        return joined
+    return current if current else more[:REASON_MAX].strip() or None
 
 
 def incident_order(incident: ServiceIncident) -> tuple[datetime, int, str]:
@@ -226,6 +239,9 @@ class ServiceIncident:
     """The kinds of the alerts grouped into the incident (triage compares symptoms with them)."""
     reported_symptoms: tuple[Symptom, ...] = attrs.field(default=(), converter=_to_symptoms)
     """The symptoms of the customer reports linked to the incident."""
+    summary: str | None = attrs.field(default=None, validator=optional(text(REASON_MAX)))
+    """What its signals and first report said: the summary it started with, then each new
+    alert's summary while they fit in ``REASON_MAX`` (triage reads its terms)."""
     severity: Severity | None = attrs.field(default=None, validator=_check_severity)
     status: IncidentStatus = attrs.field(
         default=IncidentStatus.DETECTED, converter=_to_incident_status
@@ -256,8 +272,13 @@ class ServiceIncident:
     """When the owner team was last sent a "new signals" digest."""
     signals_since_digest: int = attrs.field(default=0, validator=integer(0))
     """Alerts that joined the open incident since the last digest."""
+    all_clear_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
+    """When the owner team was told that every signal of the open incident had cleared
+    (reset when a new alert joins, so the next all-clear is told again)."""
     last_reminder_at: datetime | None = attrs.field(default=None, validator=optional(aware()))
     """When the owner team was last reminded that an update is due."""
+    escalation_step: int = attrs.field(default=0, validator=integer(0))
+    """The last step its unanswered validation request was escalated at (0: never)."""
 
     @property
     def is_open(self) -> bool:

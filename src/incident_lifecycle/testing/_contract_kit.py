@@ -24,7 +24,7 @@ from ..domain.incidents import IncidentStatus, ServiceIncident, StatusUpdate
 from ..domain.reports import CustomerReport, ReportStatus
 from ..lifecycle import INCIDENT_LIFECYCLE
 from ..notifications import CUSTOMER_TOPICS, FanOut, Notification, RecipientKind, Topic
-from ..ports import OutboxEntry, Store, StoreTransaction
+from ..ports import OutboxEntry, OutboxState, Store, StoreTransaction
 from . import strategies as ils
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -381,6 +381,11 @@ def store_view(store: Store) -> dict[str, object]:
             "recipients": {i: list(tx.linked_recipients(i)) for i in INCIDENT_IDS},
             "updates": {i: canonical(list(tx.updates(i))) for i in INCIDENT_IDS},
             "timeline": {i: canonical(list(tx.timeline(i))) for i in INCIDENT_IDS},
+            "ticket_timeline": {t: canonical(list(tx.ticket_timeline(t))) for t in TICKETS},
+            "last_event_at": {i: canonical(tx.last_event_at(i)) for i in INCIDENT_IDS},
+            "by_state": {
+                s.value: [entry_view(e) for e in tx.outbox_entries(s)] for s in OutboxState
+            },
             "outbox": {k: entry_view(tx.outbox_entry(k)) for k in KEYS + FANOUT_KEYS},
             "dead": [entry_view(e) for e in tx.dead_letters()],
             "stats": canonical(tx.outbox_stats()),

@@ -57,8 +57,16 @@ def _event_fields() -> Mapping[str, st.SearchStrategy[dict[str, Any]]]:
             outcome=st.sampled_from([o.value for o in TriageOutcome]),
             overridden=st.booleans(),
             reasons=st.lists(texts(max_size=500), max_size=3).map(tuple),
+            score=st.floats(-1e6, 1e6, allow_nan=False),
+            suggested_outcome=maybe(st.sampled_from([o.value for o in TriageOutcome])),
+            suggested_incident=maybe(ids),
+            suggested_score=maybe(st.floats(-1e6, 1e6, allow_nan=False)),
+            suggested_reasons=st.lists(texts(max_size=500), max_size=3).map(tuple),
+            retriaged=st.booleans(),
+            previous=maybe(texts(max_size=2_000)),
         ),
         "SeverityChanged": _fields(previous=level, severity=level, reason=note),
+        "SignalsCleared": _fields(alerts=counts),
         "SignalsDigestSent": _fields(alerts=counts),
         "TicketLinked": _fields(ticket_id=ids),
         "TicketUnlinked": _fields(ticket_id=ids, reason=note),
@@ -69,6 +77,11 @@ def _event_fields() -> Mapping[str, st.SearchStrategy[dict[str, Any]]]:
             body=text,
         ),
         "UpdateReminderSent": _fields(due_at=aware_datetimes()),
+        "ValidationEscalated": _fields(
+            step=st.integers(1, 10_000),
+            due_at=aware_datetimes(),
+            to_teams=st.lists(ids, max_size=2).map(tuple),
+        ),
     }
 
 

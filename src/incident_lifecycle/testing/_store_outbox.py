@@ -271,6 +271,48 @@ class OutboxChecks(StoreHarness):
                 tx.mark_delivered(["k3"], T0)
                 assert tx.next_due_at() is None
 
+    def test_a_lease_ending_at_the_claim_itself_is_not_claimed_twice(self) -> None:
+        """At the end of time a lease cannot outlast its claim (``lease_until == now``): one
+        call still claims each entry once, and the next call may claim it again."""
+        with self.opened() as store:
+            with store.transaction() as tx:
+                tx.enqueue([make_note("k1"), make_note("k2", "team-b")], T0)
+            with store.transaction() as tx:
+                first = [e.key for e in tx.claim_due(T0, 10, T0, "relay")]
+            with store.transaction() as tx:
+                again = [e.key for e in tx.claim_due(T0, 10, T0, "relay")]
+                attempts = {k: tx.outbox_entry(k).attempts for k in ("k1", "k2")}  # type: ignore[union-attr]
+            assert (sorted(first), sorted(again)) == (["k1", "k2"], ["k1", "k2"])
+            assert attempts == {"k1": 2, "k2": 2}
+
+    def test_outbox_entries_are_listed_by_state_in_enqueue_order(self) -> None:
+        """``outbox_entries(state, limit)`` lists the entries in that state, oldest enqueued
+        first, at most ``limit``; a junk state is ``InvalidInput`` naming ``state``."""
+        with self.opened() as store:
+            with store.transaction() as tx:
+                tx.enqueue([make_note(f"k{n}", f"team-{n}") for n in range(5)], T0)
+            with store.transaction() as tx:
+                tx.mark_dead("k3", "refused", T0)
+                tx.mark_dead("k1", "refused", T0)
+                tx.mark_delivered(["k2"], T0)
+                listed = {s: [e.key for e in tx.outbox_entries(s)] for s in OutboxState}
+                assert listed == {
+                    OutboxState.PENDING: ["k0", "k4"],
+                    OutboxState.DELIVERED: ["k2"],
+                    OutboxState.DEAD: ["k1", "k3"],
+                }
+                assert [e.key for e in tx.outbox_entries(OutboxState.PENDING, 1)] == ["k0"]
+                assert [e.key for e in tx.outbox_entries("dead", 0)] == []  # type: ignore[arg-type]
+                first = tx.outbox_entries(OutboxState.DEAD)[0]
+                assert (first.state, first.last_error) == (OutboxState.DEAD, "refused")
+                for junk in ("lost", None, 3):
+                    with pytest.raises(InvalidInput) as caught:
+                        tx.outbox_entries(junk)  # type: ignore[arg-type]
+                    assert caught.value.field == "state"
+                with pytest.raises(InvalidInput) as caught:
+                    tx.outbox_entries(OutboxState.DEAD, -1)
+                assert caught.value.field == "limit"
+
     def test_a_limit_caps_dead_letters_and_claims_alike(self) -> None:
         """``limit`` is ``None`` (all) or an int: at most that many, however large it is."""
 

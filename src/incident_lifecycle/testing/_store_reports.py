@@ -12,7 +12,15 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ..domain.errors import ConcurrencyConflict, NotFound
-from ..domain.events import EVENT_TYPES, DomainEvent
+from ..domain.events import (
+    EVENT_TYPES,
+    DomainEvent,
+    IncidentAcknowledged,
+    ReportResolved,
+    ReportTransferred,
+    ReportTriaged,
+    TicketLinked,
+)
 from ..domain.incidents import (
     IncidentStatus,
     StatusUpdate,
@@ -22,6 +30,7 @@ from ..lifecycle import REPORT_LIFECYCLE, Transition
 from . import strategies as ils
 from ._contract_kit import (
     EACH_KIND_EXAMPLES,
+    ENGINEER,
     HOUR,
     MINUTE,
     T0,
@@ -31,8 +40,11 @@ from ._contract_kit import (
     contract_settings,
     make_incident,
     make_report,
+    rolled_back,
     store_view,
 )
+
+TICKET_EVENTS = (ReportTriaged, TicketLinked, ReportResolved, ReportTransferred)
 
 
 class ReportChecks(StoreHarness):
@@ -368,3 +380,59 @@ class ReportChecks(StoreHarness):
                         assert canonical(list(tx.timeline(incident_id))) == canonical(expected)
 
         check()
+
+    def test_a_ticket_timeline_holds_every_event_of_that_ticket_in_order(self) -> None:
+        """Events naming a ticket, with an incident or none, are listed by ticket in append
+        order; events of other tickets or of no ticket are not."""
+
+        @contract_settings(self.max_examples)
+        @given(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(
+                        [ReportTriaged, TicketLinked, ReportResolved, ReportTransferred]
+                    ),
+                    st.sampled_from(["T-1", "T-2"]),
+                    st.sampled_from(["INC-1", None]),
+                ),
+                max_size=8,
+            ),
+            st.data(),
+        )
+        def check(
+            picks: list[tuple[type[DomainEvent], str, str | None]], data: st.DataObject
+        ) -> None:
+            changes: list[dict[str, Any]] = [
+                {"ticket_id": t, "incident_id": i} for _, t, i in picks
+            ]
+            events = [
+                attrs.evolve(data.draw(ils.domain_events(cls)), **change)
+                for (cls, _, _), change in zip(picks, changes, strict=True)
+            ]
+            other = data.draw(ils.domain_events(IncidentAcknowledged))
+            with self.opened() as store:
+                with store.transaction() as tx:
+                    tx.append([*events[:3], attrs.evolve(other, incident_id="INC-1")])
+                with store.transaction() as tx:
+                    tx.append(events[3:])
+                with store.transaction() as tx:
+                    for ticket in ("T-1", "T-2", "T-3"):
+                        expected = [e for e in events if getattr(e, "ticket_id", None) == ticket]
+                        assert canonical(list(tx.ticket_timeline(ticket))) == canonical(expected)
+
+        check()
+
+    def test_last_event_at_is_the_time_of_the_last_event_appended(self) -> None:
+        """``last_event_at`` is the ``at`` of the incident's last appended event, ``None`` when
+        it has none, and follows a rollback."""
+        first = IncidentAcknowledged(incident_id="INC-1", actor=ENGINEER, at=T0 + HOUR)
+        second = IncidentAcknowledged(incident_id="INC-1", actor=ENGINEER, at=T0 + MINUTE)
+        with self.opened() as store:
+            with store.transaction() as tx:
+                assert tx.last_event_at("INC-1") is None
+                tx.append([first, second])
+                assert tx.last_event_at("INC-1") == T0 + MINUTE
+            rolled_back(store, lambda tx: tx.append([first]))
+            with store.transaction() as tx:
+                assert tx.last_event_at("INC-1") == T0 + MINUTE
+                assert tx.last_event_at("INC-2") is None
